@@ -1,0 +1,1 @@
+"""Residual Networks course kit."""

@@ -1,0 +1,230 @@
+"""The one loader: every notebook, tool and test reads hand signs through this module.
+
+Sources, chosen by argument or by the SIGNS_DATA environment variable:
+- a folder with `train_signs.h5` and `test_signs.h5` in the original course's layout (the project's default
+  set under datasets/signs, or the original SIGNS files);
+- a folder of photos with a train and a test folder (`train_signs/`, `test_signs/` and optionally
+  `val_signs/` as in the CS230 copy; or `train/`, `test/`, `val/`), each holding files named `N_*.jpg`
+  or one subfolder per label `0/` ... `5/`. Any size and format Pillow reads; all go through
+  `preprocess_image`, the same function that prepares "your own photo".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SIZE = 64
+NUM_CLASSES = 6
+ENV_VAR = "SIGNS_DATA"
+H5_FILES = {"train": ("train_signs.h5", "train_set_x", "train_set_y"), "test": ("test_signs.h5", "test_set_x", "test_set_y")}
+SPLIT_FOLDERS = {"train": ("train_signs", "train"), "val": ("val_signs", "val"), "test": ("test_signs", "test")}
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+class DataError(ValueError):
+    """A data source that cannot be used, with a message saying what was expected."""
+
+
+@dataclass(frozen=True)
+class Signs:
+    """Images as uint8 (m, 64, 64, 3) and labels as int64 (m,) with values 0..5."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes: np.ndarray
+    source: str
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        val = "" if self.x_val is None else f", val={len(self.x_val)}"
+        return f"Signs(train={len(self.x_train)}, test={len(self.x_test)}{val}, source={self.source!r})"
+
+
+def project_root() -> Path | None:
+    """The repository this package was installed from (editable install), if any."""
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "datasets").is_dir() else None
+
+
+def default_dataset_dir() -> Path:
+    """Where the project's own hand-sign set lives: datasets/signs in the repository."""
+    candidates = []
+    if (root := project_root()) is not None:
+        candidates.append(root / "datasets" / "signs")
+    here = Path.cwd().resolve()
+    candidates += [parent / "datasets" / "signs" for parent in (here, *here.parents)]
+    for c in candidates:
+        if (c / "train_signs.h5").exists():
+            return c
+    raise DataError(
+        "Could not find the project's hand-sign data set (datasets/signs/train_signs.h5). Looked in:\n  "
+        + "\n  ".join(dict.fromkeys(str(c) for c in candidates))
+        + f"\nSet {ENV_VAR} to a folder with train_signs.h5/test_signs.h5 or with train/test photo folders."
+    )
+
+
+def load_signs(source: str | os.PathLike | None = None) -> Signs:
+    """Load a hand-sign data set: `source`, else $SIGNS_DATA, else the project's default set."""
+    chosen = source if source is not None else os.environ.get(ENV_VAR) or None
+    path = Path(chosen).expanduser() if chosen is not None else default_dataset_dir()
+    if not path.exists():
+        how = "argument" if source is not None else f"${ENV_VAR}"
+        raise DataError(f"Hand-sign data source {str(path)!r} (from the {how}) does not exist.")
+    if path.is_file() and path.suffix == ".h5":
+        path = path.parent
+    if (path / H5_FILES["train"][0]).exists() or (path / H5_FILES["test"][0]).exists():
+        return _load_h5_pair(path)
+    splits = {name: _find_split(path, name) for name in SPLIT_FOLDERS}
+    if splits["train"] and splits["test"]:
+        loaded = {name: load_photo_folder(p) for name, p in splits.items() if p is not None}
+        val = loaded.get("val", (None, None))
+        return Signs(*loaded["train"], *loaded["test"], np.arange(NUM_CLASSES), str(path), *val)
+    raise DataError(
+        f"No hand-sign data found in {str(path)!r}. Expected either train_signs.h5 and test_signs.h5, or a "
+        "train folder (train_signs/ or train/) and a test folder (test_signs/ or test/) of photos named "
+        "N_*.jpg or sorted into subfolders 0/ .. 5/."
+    )
+
+
+def _find_split(root: Path, split: str) -> Path | None:
+    for name in SPLIT_FOLDERS[split]:
+        if (root / name).is_dir():
+            return root / name
+    return None
+
+
+def _load_h5_pair(folder: Path) -> Signs:
+    import h5py
+
+    for filename, _, _ in H5_FILES.values():
+        if not (folder / filename).exists():
+            raise DataError(f"{folder / filename} is missing: a SIGNS-format folder needs both train_signs.h5 and test_signs.h5.")
+    arrays = {}
+    for split, (filename, x_key, y_key) in H5_FILES.items():
+        path = folder / filename
+        try:
+            with h5py.File(path, "r") as f:
+                missing = [k for k in (x_key, y_key) if k not in f]
+                if missing:
+                    raise DataError(f"{path} has no dataset {missing[0]!r}; it has {sorted(f.keys())}.")
+                x, y = np.asarray(f[x_key]), np.asarray(f[y_key])
+                if split == "test":
+                    classes = np.asarray(f["list_classes"]) if "list_classes" in f else np.arange(NUM_CLASSES)
+        except OSError as e:
+            raise DataError(f"{path} is not a readable HDF5 file ({e}).") from e
+        arrays[split] = _validate(x, y.reshape(-1), str(path))
+    return Signs(*arrays["train"], *arrays["test"], classes.reshape(-1), str(folder))
+
+
+def _validate(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
+    if x.ndim != 4 or x.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 3):
+        raise DataError(f"{where}: images must have shape (m, 64, 64, 3); got {x.shape}.")
+    if x.dtype != np.uint8:
+        raise DataError(f"{where}: images must be uint8 pixels 0..255; got dtype {x.dtype}.")
+    if len(y) != len(x):
+        raise DataError(f"{where}: {len(x)} images but {len(y)} labels.")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{where}: labels must be integers; got dtype {y.dtype}.")
+    bad = sorted(set(np.unique(y).tolist()) - set(range(NUM_CLASSES)))
+    if bad:
+        raise DataError(f"{where}: unknown labels {bad}; labels must be 0..{NUM_CLASSES - 1} (raised fingers).")
+    return x, y.astype(np.int64)
+
+
+def preprocess_image(image) -> np.ndarray:
+    """Any photo (path, PIL image or array) -> uint8 (64, 64, 3): upright, RGB, centre square, 64x64.
+
+    The same steps serve photo folders and "predict on your own photo", so a model sees both alike.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if isinstance(image, (str, os.PathLike)):
+        try:
+            with Image.open(image) as im:
+                im.load()
+                image = im.copy()
+        except (UnidentifiedImageError, OSError) as e:
+            raise DataError(f"{image}: not an image Pillow can read ({e}).") from e
+    elif isinstance(image, np.ndarray):
+        image = Image.fromarray(np.asarray(image, np.uint8))
+    image = ImageOps.exif_transpose(image).convert("RGB")
+    # Crop to the centre square first so that hands are not squashed, then reduce with anti-aliasing.
+    image = ImageOps.fit(image, (IMAGE_SIZE, IMAGE_SIZE), method=Image.Resampling.LANCZOS)
+    return np.asarray(image, dtype=np.uint8)
+
+
+_LABEL_PREFIX = re.compile(r"^(\d+)_")
+
+
+def load_photo_folder(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Photos named `N_*.ext` or sorted into subfolders `N/` -> (uint8 images, int64 labels)."""
+    folder = Path(folder)
+    items: list[tuple[Path, int]] = []
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.suffix.lower() not in PHOTO_SUFFIXES:
+            continue
+        rel = path.relative_to(folder)
+        if len(rel.parts) > 1:
+            label_text = rel.parts[0]
+        elif m := _LABEL_PREFIX.match(path.name):
+            label_text = m.group(1)
+        else:
+            raise DataError(f"{path}: cannot tell its label; name photos N_*.jpg or put them in a subfolder N/.")
+        if not label_text.isdigit() or int(label_text) >= NUM_CLASSES:
+            raise DataError(f"{path}: unknown label {label_text!r}; labels are 0..{NUM_CLASSES - 1}.")
+        items.append((path, int(label_text)))
+    if not items:
+        raise DataError(f"{folder}: no photos found ({', '.join(sorted(PHOTO_SUFFIXES))}).")
+    x = np.stack([preprocess_image(p) for p, _ in items])
+    y = np.array([label for _, label in items], dtype=np.int64)
+    return x, y
+
+
+def to_inputs(x: np.ndarray) -> np.ndarray:
+    """uint8 pixels -> float32 in [0, 1], the scaling every model in the course is trained with."""
+    return np.asarray(x, np.float32) / 255.0
+
+
+def one_hot(y: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    import keras
+
+    return keras.utils.to_categorical(np.asarray(y).reshape(-1), num_classes)
+
+
+def class_counts(y: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    return np.bincount(np.asarray(y).reshape(-1), minlength=num_classes)
+
+
+def batches(x: np.ndarray, y: np.ndarray | None = None, batch_size: int = 32, shuffle: bool = False, seed: int = 0):
+    """A `keras.utils.PyDataset` of (inputs, one-hot labels) batches: works on every Keras backend."""
+    import keras
+
+    class SignsBatches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.order = np.arange(len(x))
+            self.rng = np.random.default_rng(seed)
+            if shuffle:
+                self.rng.shuffle(self.order)
+
+        def __len__(self):
+            return -(-len(x) // batch_size)
+
+        def __getitem__(self, i):
+            idx = self.order[i * batch_size : (i + 1) * batch_size]
+            inputs = to_inputs(x[idx])
+            return inputs if y is None else (inputs, one_hot(y[idx]))
+
+        def on_epoch_end(self):
+            if shuffle:
+                self.rng.shuffle(self.order)
+
+    return SignsBatches()

@@ -1,0 +1,130 @@
+"""The plot helpers every notebook uses: samples, class balance, training curves, confusion, mistakes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .data import NUM_CLASSES, class_counts
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def sample_grid(x: np.ndarray, y: np.ndarray, per_class: int = 8, seed: int = 0, title: str | None = None):
+    """A grid with one row per class: `per_class` random images of each label."""
+    plt = _plt()
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(NUM_CLASSES, per_class, figsize=(per_class * 1.1, NUM_CLASSES * 1.15))
+    for label in range(NUM_CLASSES):
+        idx = np.flatnonzero(y == label)
+        chosen = rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else []
+        for j in range(per_class):
+            ax = axes[label, j]
+            ax.set_xticks([]), ax.set_yticks([])
+            if j < len(chosen):
+                ax.imshow(x[chosen[j]])
+            if j == 0:
+                ax.set_ylabel(f"{label}", rotation=0, labelpad=12, fontsize=12)
+    fig.suptitle(title or "Samples per class (row = number of raised fingers)")
+    fig.tight_layout()
+    return fig
+
+
+def class_balance(**splits: np.ndarray):
+    """Bar chart of how many images each label has, one group of bars per split: class_balance(train=y, test=y)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3))
+    width = 0.8 / max(1, len(splits))
+    for k, (name, y) in enumerate(splits.items()):
+        counts = class_counts(y)
+        bars = ax.bar(np.arange(NUM_CLASSES) + k * width, counts, width, label=f"{name} ({len(y)})")
+        ax.bar_label(bars, fontsize=8)
+    ax.set_xticks(np.arange(NUM_CLASSES) + width * (len(splits) - 1) / 2, [str(c) for c in range(NUM_CLASSES)])
+    ax.set_xlabel("label (raised fingers)")
+    ax.set_ylabel("images")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(history):
+    """Loss and accuracy per epoch from a `keras.callbacks.History` (or its `.history` dict)."""
+    plt = _plt()
+    h = getattr(history, "history", history)
+    epochs = np.arange(1, len(h["loss"]) + 1)
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for key, ax in (("loss", ax_loss), ("accuracy", ax_acc)):
+        ax.plot(epochs, h[key], "o-", label="train")
+        if f"val_{key}" in h:
+            ax.plot(epochs, h[f"val_{key}"], "s--", label="test")
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    ax_acc.set_ylim(0, 1.02)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """counts[i, j] = how many images of label i were predicted as j."""
+    y_true, y_pred = np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1)
+    return np.bincount(y_true * num_classes + y_pred, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray):
+    plt = _plt()
+    counts = confusion_matrix(y_true, y_pred)
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.imshow(counts, cmap="Blues")
+    for i in range(NUM_CLASSES):
+        for j in range(NUM_CLASSES):
+            colour = "white" if counts[i, j] > counts.max() / 2 else "black"
+            ax.text(j, i, counts[i, j], ha="center", va="center", color=colour)
+    ax.set_xticks(range(NUM_CLASSES)), ax.set_yticks(range(NUM_CLASSES))
+    ax.set_xlabel("predicted"), ax.set_ylabel("true")
+    ax.set_title(f"accuracy {np.trace(counts) / counts.sum():.3f}")
+    fig.tight_layout()
+    return fig
+
+
+def show_misclassified(x: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, max_images: int = 12):
+    """The images the model got wrong, each titled 'true -> predicted'."""
+    plt = _plt()
+    wrong = np.flatnonzero(np.asarray(y_true) != np.asarray(y_pred))[:max_images]
+    if len(wrong) == 0:
+        fig, ax = plt.subplots(figsize=(4, 1))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no misclassified images", ha="center", va="center")
+        return fig
+    cols = min(6, len(wrong))
+    rows = -(-len(wrong) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.8), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, wrong):
+        ax.imshow(x[i])
+        ax.set_title(f"{y_true[i]} -> {y_pred[i]}", color="firebrick")
+    fig.suptitle("Misclassified (true -> predicted)")
+    fig.tight_layout()
+    return fig
+
+
+def show_prediction(image: np.ndarray, probabilities: np.ndarray):
+    """The image the model saw (64x64) beside its probability for each label."""
+    plt = _plt()
+    fig, (ax_img, ax_bar) = plt.subplots(1, 2, figsize=(7, 2.8), gridspec_kw={"width_ratios": [1, 1.6]})
+    ax_img.imshow(image)
+    ax_img.axis("off")
+    ax_img.set_title("what the model sees (64x64)")
+    p = np.asarray(probabilities).reshape(-1)
+    bars = ax_bar.bar(range(len(p)), p, color=["tab:blue" if k != p.argmax() else "tab:orange" for k in range(len(p))])
+    ax_bar.bar_label(bars, fmt="%.2f", fontsize=8)
+    ax_bar.set_ylim(0, 1.1)
+    ax_bar.set_xlabel("label (raised fingers)")
+    ax_bar.set_title(f"prediction: {p.argmax()}")
+    fig.tight_layout()
+    return fig
