@@ -1,0 +1,62 @@
+"""Write (or verify) the expected arrays the learners' visible checks carry, from the NumPy reference.
+
+    python -m grader.expected           # rewrite resnet_course/expected_blocks.npz
+    python -m grader.expected --check   # exit 1 if the stored arrays drifted from the reference
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from resnet_course import checks
+from resnet_course.initializers import input_values
+
+from . import reference
+
+REFERENCE_BLOCKS = {"identity": reference.identity_block, "convolutional": reference.convolutional_block}
+TARGET = Path(checks.__file__).with_name(checks.EXPECTED_FILE)
+
+
+def reference_outputs(case: checks.BlockCase) -> dict[str, np.ndarray]:
+    x = input_values(case.input_shape)
+    block = REFERENCE_BLOCKS[case.kind]
+    kwargs = {} if case.kind == "identity" else {"s": case.s}
+    return {mode: block(x, case.f, case.filters, training=(mode == "training"), **kwargs).astype(np.float32)
+            for mode in ("inference", "training")}
+
+
+def compute() -> dict[str, np.ndarray]:
+    arrays = {}
+    for kind, case in checks.VISIBLE_CASES.items():
+        for mode, value in reference_outputs(case).items():
+            arrays[f"{kind}_{mode}"] = value
+    return arrays
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="compare instead of writing")
+    args = parser.parse_args(argv)
+    arrays = compute()
+    if args.check:
+        stored = checks.stored_expected()
+        drifted = [k for k in arrays if k not in stored or not np.allclose(stored[k], arrays[k], rtol=1e-6, atol=1e-7)]
+        if drifted or set(stored) != set(arrays):
+            print(f"stored expectations drifted from the reference: {drifted or sorted(set(stored) ^ set(arrays))}")
+            return 1
+        print("stored expectations match the reference")
+        return 0
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    TARGET.write_bytes(buffer.getvalue())
+    print(f"wrote {TARGET} ({', '.join(sorted(arrays))})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
