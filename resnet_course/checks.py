@@ -378,11 +378,12 @@ def blocks_replaced(fn, identity_block, convolutional_block):
         namespace.update(saved)
 
 
-def record_layout(ResNet50):
-    """Call ResNet50 with stand-in blocks that log their arguments; returns (calls, model).
+def record_layout(ResNet50, classes: int = 6):
+    """Call ResNet50 with stand-in blocks that log their arguments; returns (calls, model or None, error).
 
     The stand-ins are a single strided 1x1 conv with F3 filters: right shapes, nothing like a real block,
-    so the layout can be judged even while the learner's own blocks are still wrong.
+    so the layout can be judged even while the learner's own blocks are still wrong. A model that fails
+    to build still yields the calls made before the failure, which usually explain it.
     """
     import keras
 
@@ -397,14 +398,16 @@ def record_layout(ResNet50):
         return block
 
     with blocks_replaced(ResNet50, stand_in("identity"), stand_in("convolutional")):
-        model = _call_resnet50(ResNet50)
-    return calls, model
+        try:
+            return calls, _call_resnet50(ResNet50, classes), None
+        except CheckFailed as e:
+            return calls, None, e
 
 
-def _call_resnet50(ResNet50):
+def _call_resnet50(ResNet50, classes: int = 6):
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            model = ResNet50(input_shape=(64, 64, 3), classes=6)
+            model = ResNet50(input_shape=(64, 64, 3), classes=classes)
     except NotImplementedError:
         raise CheckFailed("ResNet50 is not implemented yet: replace `raise NotImplementedError()` with your code.")
     except Exception as e:
@@ -502,10 +505,14 @@ def diagnose_stem_and_head(model) -> list[str]:
 
 def check_resnet50_layout(ResNet50) -> None:
     """Visible check of the stem, the four stages' block calls and the head, with stand-in blocks."""
-    calls, model = record_layout(ResNet50)
+    calls, model, error = record_layout(ResNet50)
     if not calls:
-        raise CheckFailed("ResNet50 never calls identity_block or convolutional_block: build the stages from them.")
-    problems = diagnose_layout(calls) + diagnose_stem_and_head(model)
+        raise error or CheckFailed("ResNet50 never calls identity_block or convolutional_block: build the stages "
+                                   "from them.")
+    problems = diagnose_layout(calls)
+    if model is None:
+        raise CheckFailed("ResNet50():\n" + "\n".join(f"  - {p}" for p in problems + [str(error)]))
+    problems += diagnose_stem_and_head(model)
     if problems:
         raise CheckFailed("ResNet50():\n" + "\n".join(f"  - {p}" for p in problems))
     print("ResNet50: layout check passed (stem, 4 stages of 3/4/6/3 blocks, head).")

@@ -6,6 +6,7 @@ given sensor noise, so edges look like a down-scaled photo. Every image has its 
 (seed, split, index), so any single image can be re-rendered without rendering the others.
 
     python -m resnet_course.render --out datasets/signs          # the committed default set
+    python -m resnet_course.render --out datasets/signs --sample-photo solutions/resnet50/images/my_hand.jpg
 """
 
 from __future__ import annotations
@@ -85,6 +86,15 @@ def _which_fingers(label: int, rng: np.random.Generator) -> tuple[list[bool], bo
 
 def render_hand(label: int, rng: np.random.Generator) -> np.ndarray:
     """One 64x64x3 uint8 image of a hand showing `label` raised fingers."""
+    canvas = compose(label, rng)
+    small = Image.fromarray(canvas).resize((SIZE, SIZE), Image.LANCZOS)
+    small = small.filter(ImageFilter.GaussianBlur(rng.uniform(0.2, 0.7)))
+    pixels = np.asarray(small, float) * rng.uniform(0.92, 1.06) + rng.normal(0, rng.uniform(1.5, 4.0), (SIZE, SIZE, 3))
+    return np.clip(np.round(pixels), 0, 255).astype(np.uint8)
+
+
+def compose(label: int, rng: np.random.Generator) -> np.ndarray:
+    """The full-resolution (256x256) scene before it is reduced to a 64x64 "photo"."""
     if label not in CLASSES:
         raise ValueError(f"label must be one of {CLASSES}, got {label!r}")
     S = CANVAS
@@ -106,8 +116,8 @@ def render_hand(label: int, rng: np.random.Generator) -> np.ndarray:
     scale = rng.uniform(1.0, 1.3) * S / 256
     palm_w, palm_h = rng.uniform(62, 74) * scale, rng.uniform(64, 76) * scale
     centre = np.array([S / 2 + rng.uniform(-26, 26), S * 0.66 + rng.uniform(-12, 8)])
-    tilt = rng.normal(0, 0.28)
-    tilt = float(np.clip(tilt, -0.75, 0.75))  # up to about 43 degrees
+    tilt = rng.normal(0, 0.2)
+    tilt = float(np.clip(tilt, -0.6, 0.6))  # up to about 34 degrees, most within 12
     mirror = rng.random() < 0.5  # left or right hand
     raised, thumb_out = _which_fingers(label, rng)
 
@@ -156,7 +166,7 @@ def render_hand(label: int, rng: np.random.Generator) -> np.ndarray:
     # Four fingers across the top of the palm: index on the thumb side.
     lengths = np.array([0.92, 1.0, 0.94, 0.74]) * rng.uniform(68, 80) * scale * rng.uniform(0.94, 1.06, 4)
     width = palm_w / 4.3 * rng.uniform(0.92, 1.05)
-    spread = rng.uniform(0.04, 0.16)
+    spread = rng.uniform(0.07, 0.17)
     fingers = []
     for k in range(4):
         # k=0 is the index finger; the thumb side is +x before mirroring.
@@ -229,11 +239,7 @@ def render_hand(label: int, rng: np.random.Generator) -> np.ndarray:
     )[..., None] / 255
     background = background * (1 - rng.uniform(0.10, 0.22) * shadow)
     out = background * (1 - alpha) + hand_rgb * alpha
-
-    small = Image.fromarray(np.clip(out, 0, 255).astype(np.uint8)).resize((SIZE, SIZE), Image.LANCZOS)
-    small = small.filter(ImageFilter.GaussianBlur(rng.uniform(0.2, 0.7)))
-    pixels = np.asarray(small, float) * rng.uniform(0.92, 1.06) + rng.normal(0, rng.uniform(1.5, 4.0), (SIZE, SIZE, 3))
-    return np.clip(np.round(pixels), 0, 255).astype(np.uint8)
+    return np.clip(out, 0, 255).astype(np.uint8)
 
 
 def render_split(split: str, n_per_class: int, seed: int = 0, progress: bool = False):
@@ -268,13 +274,13 @@ def write_signs(out: Path, seed: int = 0, n_train: int = 180, n_test: int = 20, 
     x_test, y_test = render_split("test", n_test, seed, progress)
     seconds = time.perf_counter() - start
     # Fixed gzip level and no timestamps, so the bytes depend only on the pixels.
-    with h5py.File(out / "train_signs.h5", "w", track_order=True) as f:
-        f.create_dataset("train_set_x", data=x_train, compression="gzip", compression_opts=6)
-        f.create_dataset("train_set_y", data=y_train)
-    with h5py.File(out / "test_signs.h5", "w", track_order=True) as f:
-        f.create_dataset("test_set_x", data=x_test, compression="gzip", compression_opts=6)
-        f.create_dataset("test_set_y", data=y_test)
-        f.create_dataset("list_classes", data=np.array(CLASSES, dtype=np.int64))
+    with h5py.File(out / "train_signs.h5", "w", libver="earliest") as f:
+        f.create_dataset("train_set_x", data=x_train, compression="gzip", compression_opts=6, track_times=False)
+        f.create_dataset("train_set_y", data=y_train, track_times=False)
+    with h5py.File(out / "test_signs.h5", "w", libver="earliest") as f:
+        f.create_dataset("test_set_x", data=x_test, compression="gzip", compression_opts=6, track_times=False)
+        f.create_dataset("test_set_y", data=y_test, track_times=False)
+        f.create_dataset("list_classes", data=np.array(CLASSES, dtype=np.int64), track_times=False)
     manifest = {
         "generator": "resnet_course.render",
         "seed": seed,
@@ -292,15 +298,32 @@ def write_signs(out: Path, seed: int = 0, n_train: int = 180, n_test: int = 20, 
     return {**manifest, "seconds": seconds}
 
 
+def write_sample_photo(path: Path, label: int = 3, seed: int = 2026) -> Path:
+    """A larger, non-square "phone photo" of a hand, for the predict-on-your-own-photo section."""
+    rng = image_rng(seed, "test", 10**6 + label)
+    canvas = Image.fromarray(compose(label, rng)).resize((480, 480), Image.BICUBIC)
+    # Widen to 4:3 with wall colour, as a phone would frame it; the loader crops the centre square back.
+    photo = Image.new("RGB", (640, 480), tuple(int(v) for v in np.asarray(canvas)[:, :8].reshape(-1, 3).mean(0)))
+    photo.paste(canvas, (80, 0))
+    photo = photo.filter(ImageFilter.GaussianBlur(0.8))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    photo.save(path, quality=92)
+    return path
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("datasets/signs"), help="folder for the h5 files")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-per-class", type=int, default=180)
     parser.add_argument("--test-per-class", type=int, default=20)
+    parser.add_argument("--sample-photo", type=Path, help="also write a 640x480 sample photo of a hand here")
     args = parser.parse_args(argv)
     info = write_signs(args.out, args.seed, args.train_per_class, args.test_per_class)
     print(f"wrote {args.out}/train_signs.h5 and test_signs.h5 in {info['seconds']:.1f} s")
+    if args.sample_photo:
+        print("wrote", write_sample_photo(args.sample_photo))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,82 @@
+"""The NumPy reference, the stored expectations and the canonical graph agree with each other and with Keras."""
+
+import keras
+import numpy as np
+import pytest
+
+from grader import expected, hidden, reference
+from resnet_course import checks, graph
+from resnet_course.initializers import ShapeKeyed, input_values, kernel_values, pattern
+
+
+def test_stored_visible_expectations_equal_the_reference():
+    stored = checks.stored_expected()
+    fresh = expected.compute()
+    assert set(stored) == set(fresh)
+    for key in fresh:
+        np.testing.assert_allclose(stored[key], fresh[key], rtol=1e-6, atol=1e-7, err_msg=key)
+
+
+@pytest.mark.parametrize("case", [c for cases in hidden.HIDDEN_CASES.values() for c in cases] +
+                         list(checks.VISIBLE_CASES.values()), ids=lambda c: c.name)
+def test_reference_keras_blocks_match_the_numpy_reference(case):
+    block = hidden.REFERENCE_KERAS[case.kind]
+    outputs = checks.block_outputs(block, case)
+    for mode, value in expected.reference_outputs(case).items():
+        np.testing.assert_allclose(outputs[mode], value, rtol=1e-4, atol=1e-4, err_msg=mode)
+
+
+def test_numpy_conv_matches_a_direct_loop():
+    x = input_values((1, 5, 4, 2))
+    k = kernel_values((3, 3, 2, 3))
+    out = reference.conv2d(x, k, stride=2, padding="same")
+    # TensorFlow's 'same' with k=3, s=2: height 5 pads 1 before and 1 after, width 4 pads 0 before and 1 after.
+    padded = np.pad(x, ((0, 0), (1, 1), (0, 1), (0, 0)))
+    direct = np.zeros((1, 3, 2, 3))
+    for i in range(3):
+        for j in range(2):
+            direct[0, i, j] = np.einsum("abc,abcd->d", padded[0, 2 * i:2 * i + 3, 2 * j:2 * j + 3], k)
+    np.testing.assert_allclose(out, direct, rtol=1e-12)
+
+
+def test_shape_keyed_values_depend_only_on_shape():
+    assert np.array_equal(pattern((3, 4)), pattern((3, 4)))
+    assert not np.allclose(pattern((3, 4)), pattern((4, 3)).reshape(3, 4))
+    a = keras.ops.convert_to_numpy(ShapeKeyed(seed=0)((1, 1, 2, 3)))
+    b = keras.ops.convert_to_numpy(ShapeKeyed(seed=99)((1, 1, 2, 3)))
+    assert np.array_equal(a, b) and np.allclose(a, kernel_values((1, 1, 2, 3)))
+    assert abs(pattern((1000,)).mean()) < 0.1 and abs(np.corrcoef(pattern((1000,))[:-1], pattern((1000,))[1:])[0, 1]) < 0.1
+
+
+def test_graph_ignores_creation_order_and_api_spelling():
+    from keras import layers
+
+    def model(shortcut_first, spelling):
+        x = keras.Input((4, 4, 3))
+        if shortcut_first:
+            s = layers.BatchNormalization()(layers.Conv2D(3, 1)(x))
+        m = layers.Conv2D(3, 1, activation="relu")(x)
+        if not shortcut_first:
+            s = layers.BatchNormalization()(layers.Conv2D(3, 1)(x))
+        out = {"layer": lambda: layers.Add()([m, s]), "op": lambda: keras.ops.add(s, m), "plus": lambda: s + m}[spelling]()
+        return graph.trace(layers.ReLU()(out))
+
+    keys = {model(first, spelling).key for first in (True, False) for spelling in ("layer", "op", "plus")}
+    assert len(keys) == 1
+
+
+def test_graph_reports_where_models_differ():
+    from keras import layers
+
+    x = keras.Input((8, 8, 3))
+    a = graph.trace(layers.Dense(6, activation="softmax")(layers.Flatten()(layers.AveragePooling2D(2)(x))))
+    b = graph.trace(layers.Dense(6, activation="softmax")(layers.GlobalAveragePooling2D()(x)))
+    diff = graph.first_difference(a, b)
+    assert "expected flatten()" in diff and "found global_avgpool()" in diff
+    assert graph.first_difference(a, a) is None
+
+
+def test_reference_resnet50_has_the_published_size():
+    model = reference.keras_resnet50()
+    assert model.count_params() == checks.RESNET50_PARAMS["total"] == 23_600_006
+    assert len(model.layers) == 177
