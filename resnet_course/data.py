@@ -203,8 +203,30 @@ def class_counts(y: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
     return np.bincount(np.asarray(y).reshape(-1), minlength=num_classes)
 
 
-def batches(x: np.ndarray, y: np.ndarray | None = None, batch_size: int = 32, shuffle: bool = False, seed: int = 0):
-    """A `keras.utils.PyDataset` of (inputs, one-hot labels) batches: works on every Keras backend."""
+def augment(images: np.ndarray, rng: np.random.Generator, max_shift: int = 3) -> np.ndarray:
+    """Random left-right flips and shifts of up to `max_shift` pixels (edges repeated), in NumPy.
+
+    A hand sign means the same in a mirror and a few pixels further left, so these are safe; rotations
+    and zooms are already varied in the data. NumPy keeps it identical on every Keras backend.
+    """
+    out = np.empty_like(images)
+    n, h, w = images.shape[:3]
+    flips = rng.random(n) < 0.5
+    shifts = rng.integers(-max_shift, max_shift + 1, size=(n, 2))
+    for i in range(n):
+        img = images[i, :, ::-1] if flips[i] else images[i]
+        padded = np.pad(img, ((max_shift, max_shift), (max_shift, max_shift), (0, 0)), mode="edge")
+        dy, dx = shifts[i] + max_shift
+        out[i] = padded[dy : dy + h, dx : dx + w]
+    return out
+
+
+def batches(x: np.ndarray, y: np.ndarray | None = None, batch_size: int = 32, shuffle: bool = False, seed: int = 0,
+            augmented: bool = False):
+    """A `keras.utils.PyDataset` of (inputs, one-hot labels) batches: works on every Keras backend.
+
+    `augmented=True` applies `augment` to every training batch (a fresh draw each epoch).
+    """
     import keras
 
     class SignsBatches(keras.utils.PyDataset):
@@ -220,7 +242,8 @@ def batches(x: np.ndarray, y: np.ndarray | None = None, batch_size: int = 32, sh
 
         def __getitem__(self, i):
             idx = self.order[i * batch_size : (i + 1) * batch_size]
-            inputs = to_inputs(x[idx])
+            images = augment(x[idx], self.rng) if augmented else x[idx]
+            inputs = to_inputs(images)
             return inputs if y is None else (inputs, one_hot(y[idx]))
 
         def on_epoch_end(self):

@@ -115,9 +115,9 @@ def compose(label: int, rng: np.random.Generator) -> np.ndarray:
 
     scale = rng.uniform(1.0, 1.3) * S / 256
     palm_w, palm_h = rng.uniform(62, 74) * scale, rng.uniform(64, 76) * scale
-    centre = np.array([S / 2 + rng.uniform(-26, 26), S * 0.66 + rng.uniform(-12, 8)])
-    tilt = rng.normal(0, 0.2)
-    tilt = float(np.clip(tilt, -0.6, 0.6))  # up to about 34 degrees, most within 12
+    centre = np.array([S / 2 + rng.uniform(-20, 20), S * 0.66 + rng.uniform(-10, 8)])
+    tilt = rng.normal(0, 0.15)
+    tilt = float(np.clip(tilt, -0.5, 0.5))  # up to about 29 degrees, two thirds within 9
     mirror = rng.random() < 0.5  # left or right hand
     raised, thumb_out = _which_fingers(label, rng)
 

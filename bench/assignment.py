@@ -1,0 +1,103 @@
+"""Figures for the ResNet50 assignment on this machine.
+
+    python bench/assignment.py                 # both measurements, about 8 minutes on 2 CPU cores
+    python bench/assignment.py --only notebook # the solution notebook top to bottom (training included)
+    python bench/assignment.py --only grade    # autograde one correct submission with the project config
+
+Prints wall time per cell, total wall time, the test accuracy the notebook reports, and the autograde time.
+Set KERAS_BACKEND to measure another backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SOURCE = ROOT / "solutions" / "resnet50" / "Residual_Networks.ipynb"
+
+
+def run_notebook(path: Path, grading: bool = False):
+    """Execute a notebook in a fresh kernel; returns (executed notebook, [(seconds, label)], total seconds)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    env_backup = os.environ.get("NBGRADER_EXECUTION")
+    if grading:
+        os.environ["NBGRADER_EXECUTION"] = "autograde"
+    else:
+        os.environ.pop("NBGRADER_EXECUTION", None)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    nb = nbformat.read(path, as_version=4)
+    timings = []
+
+    class Timed(NotebookClient):
+        async def async_execute_cell(self, cell, cell_index, **kwargs):
+            start = time.perf_counter()
+            result = await super().async_execute_cell(cell, cell_index, **kwargs)
+            if cell.cell_type == "code":
+                label = cell.metadata.get("nbgrader", {}).get("grade_id") or cell.source.strip().splitlines()[0][:60]
+                timings.append((time.perf_counter() - start, label))
+            return result
+
+    start = time.perf_counter()
+    try:
+        Timed(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    finally:
+        if env_backup is None:
+            os.environ.pop("NBGRADER_EXECUTION", None)
+        else:
+            os.environ["NBGRADER_EXECUTION"] = env_backup
+    return nb, timings, time.perf_counter() - start
+
+
+def notebook_figures() -> None:
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:  # the notebook saves a model file next to itself
+        shutil.copytree(SOURCE.parent, Path(tmp) / SOURCE.parent.name)
+        nb, timings, total = run_notebook(Path(tmp) / SOURCE.parent.name / SOURCE.name)
+    for seconds, label in timings:
+        print(f"  {seconds:7.1f} s  {label}")
+    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    epochs = re.findall(r"accuracy: ([0-9.]+) - loss: [0-9.]+ - val_accuracy: ([0-9.]+)", text)
+    if epochs:
+        print("per epoch (train accuracy, test accuracy):", ", ".join(f"({a}, {b})" for a, b in epochs))
+    accuracy = re.search(r"Test accuracy: ([0-9.]+)", text)
+    device = re.search(r"Keras .* backend; device: .*", text)
+    print(f"solution notebook, top to bottom: {total:.0f} s ({total / 60:.1f} min)")
+    print(f"test accuracy: {accuracy.group(1) if accuracy else 'not found'}")
+    print(device.group(0) if device else "")
+
+
+def grading_figures() -> None:
+    from grader import course
+
+    with course.scratch_course("resnet50") as root:
+        course.generate_release("resnet50", root)
+        course.submit(root, "resnet50", "correct", {SOURCE.name: root / "solutions" / "resnet50" / SOURCE.name})
+        start = time.perf_counter()
+        score = course.autograde("resnet50", "correct", root)
+        seconds = time.perf_counter() - start
+    print(f"autograde one correct submission: {seconds:.1f} s wall, score {score.score:g}/{score.max_score:g}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=["notebook", "grade"])
+    args = parser.parse_args()
+    print(f"backend: {os.environ.get('KERAS_BACKEND', 'tensorflow')}, cores: {os.cpu_count()}")
+    if args.only in (None, "notebook"):
+        notebook_figures()
+    if args.only in (None, "grade"):
+        grading_figures()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""nbgrader driven from Python with the course's configuration: generate a release, autograde, read scores.
+
+Everything goes through `NbGraderAPI` with the one config file, so the CLI, the tests and the benchmarks
+grade exactly as an instructor's plain `nbgrader` command would.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG_FILE = Path(__file__).with_name("nbgrader_config.py")
+
+
+def kernel_environment() -> None:
+    """What grading kernels need: this repository importable (hidden tests import `grader`), the venv's
+    tools on PATH (nbgrader runs `alembic`), and quiet TensorFlow."""
+    paths = [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def load_config(root: Path | None = None, db_url: str | None = None):
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader(CONFIG_FILE.name, path=str(CONFIG_FILE.parent)).load_config()
+    if root is not None:
+        config.CourseDirectory.root = str(root)
+        config.CourseDirectory.db_url = db_url or f"sqlite:///{Path(root) / 'gradebook.db'}"
+    elif db_url:
+        config.CourseDirectory.db_url = db_url
+    return config
+
+
+def api(root: Path | None = None, db_url: str | None = None):
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    kernel_environment()
+    config = load_config(root, db_url)
+    return NbGraderAPI(CourseDirectory(config=config), config=config)
+
+
+def _check(result: dict, what: str) -> None:
+    if not result.get("success"):
+        raise RuntimeError(f"{what} failed:\n{result.get('error') or result.get('log')}")
+
+
+def generate_release(assignment: str, root: Path | None = None) -> Path:
+    """nbgrader generate_assignment: solutions/<assignment> -> assignments/<assignment>."""
+    course = api(root)
+    _check(course.generate_assignment(assignment, force=True), f"generate_assignment {assignment}")
+    return Path(course.coursedir.root) / course.coursedir.release_directory / assignment
+
+
+@dataclass
+class Score:
+    student: str
+    score: float
+    max_score: float
+    cells: dict[str, float]
+
+
+def autograde(assignment: str, student: str, root: Path | None = None, force: bool = True) -> Score:
+    course = api(root)
+    _check(course.autograde(assignment, student, force=force, create=True), f"autograde {student}")
+    return read_score(assignment, student, root)
+
+
+def read_score(assignment: str, student: str, root: Path | None = None) -> Score:
+    from nbgrader.api import Gradebook
+
+    config = load_config(root)
+    with Gradebook(config.CourseDirectory.db_url) as gb:
+        submission = gb.find_submission(assignment, student)
+        cells = {}
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                cells[grade.name] = grade.score
+        return Score(student, submission.score, submission.max_score, cells)
+
+
+@contextmanager
+def scratch_course(assignment: str):
+    """A throw-away course directory holding this course's source and release of `assignment`."""
+    with tempfile.TemporaryDirectory(prefix="course-") as tmp:
+        root = Path(tmp)
+        shutil.copytree(ROOT / "solutions" / assignment, root / "solutions" / assignment)
+        release = ROOT / "assignments" / assignment
+        if release.exists():
+            shutil.copytree(release, root / "assignments" / assignment)
+        yield root
+
+
+def submit(root: Path, assignment: str, student: str, notebooks: dict[str, Path | bytes | str]) -> Path:
+    """Place a student's notebooks where nbgrader expects submissions (other release files included)."""
+    folder = Path(root) / "submitted" / student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    release = Path(root) / "assignments" / assignment
+    if release.exists():
+        for item in release.iterdir():
+            if item.suffix != ".ipynb":
+                dest = folder / item.name
+                shutil.copytree(item, dest, dirs_exist_ok=True) if item.is_dir() else shutil.copy2(item, dest)
+    for name, content in notebooks.items():
+        target = folder / name
+        if isinstance(content, Path):
+            shutil.copy2(content, target)
+        else:
+            target.write_bytes(content.encode() if isinstance(content, str) else content)
+    return folder
