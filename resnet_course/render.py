@@ -6,7 +6,8 @@ given sensor noise, so edges look like a down-scaled photo. Every image has its 
 (seed, split, index), so any single image can be re-rendered without rendering the others.
 
     python -m resnet_course.render --out datasets/signs          # the committed default set
-    python -m resnet_course.render --out datasets/signs --sample-photo solutions/resnet50/images/my_hand.jpg
+    python -m resnet_course.render --out datasets/signs --grid datasets/signs/samples.png \
+        --sample-photo solutions/resnet50/images/my_hand.jpg
 """
 
 from __future__ import annotations
@@ -319,9 +320,20 @@ def main(argv=None) -> None:
     parser.add_argument("--train-per-class", type=int, default=180)
     parser.add_argument("--test-per-class", type=int, default=20)
     parser.add_argument("--sample-photo", type=Path, help="also write a 640x480 sample photo of a hand here")
+    parser.add_argument("--grid", type=Path, help="also save a PNG grid of 10 training images per class here")
     args = parser.parse_args(argv)
     info = write_signs(args.out, args.seed, args.train_per_class, args.test_per_class)
     print(f"wrote {args.out}/train_signs.h5 and test_signs.h5 in {info['seconds']:.1f} s")
+    if args.grid:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from .data import load_signs
+        from .plots import sample_grid
+
+        signs = load_signs(args.out)
+        sample_grid(signs.x_train, signs.y_train, per_class=10).savefig(args.grid, dpi=100)
+        print("wrote", args.grid)
     if args.sample_photo:
         print("wrote", write_sample_photo(args.sample_photo))
 
