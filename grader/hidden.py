@@ -53,7 +53,7 @@ def block_values(fn, kind: str, mode: str) -> None:
 
 
 def resnet50_layout(ResNet50) -> None:
-    checks.check_resnet50_layout(ResNet50)
+    checks.assert_resnet50_layout(ResNet50)
     # `classes` must reach the output layer, not be hard-coded to 6 (stand-in blocks: cheap to build).
     _, model, error = checks.record_layout(ResNet50, classes=10)
     if error:

@@ -72,12 +72,16 @@ def build_block(fn, case: BlockCase):
 
     X = keras.Input(case.input_shape[1:], batch_size=None)
     name = _fn_name(fn)
+    failed_add: list = []
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), _recording_failed_add(failed_add):
             out = case.call(fn, X)
     except NotImplementedError:
         raise CheckFailed(f"{name} is not implemented yet: replace `raise NotImplementedError()` with your code.")
     except Exception as e:  # the learner's error, explained
+        problems = _diagnose_failed_add(failed_add, case) if failed_add else []
+        if problems:
+            raise CheckFailed(_format(fn, case, problems)) from e
         raise CheckFailed(_explain_build_error(e, case, name)) from e
     if out is None:
         raise CheckFailed(f"{name} returned None: end the function with `return X`.")
@@ -87,6 +91,39 @@ def build_block(fn, case: BlockCase):
         raise CheckFailed(f"{name} returned its input unchanged: build the main path and return its result.")
     model = keras.Model(X, out)
     return model, graph.trace(out)
+
+
+@contextlib.contextmanager
+def _recording_failed_add(record: list):
+    """Keep the inputs of an `Add` that fails (shapes differ), so the two paths can be diagnosed."""
+    from keras import layers
+
+    original = layers.Add.__call__
+
+    def call(self, inputs, *args, **kwargs):
+        try:
+            return original(self, inputs, *args, **kwargs)
+        except Exception:
+            record[:] = list(inputs)
+            raise
+
+    layers.Add.__call__ = call
+    try:
+        yield
+    finally:
+        del layers.Add.__call__  # back to the inherited Layer.__call__
+
+
+def _diagnose_failed_add(inputs, case: BlockCase) -> list[str]:
+    """Name the mistake behind an addition of two differently shaped paths, from the paths themselves."""
+    if len(inputs) != 2 or not all(hasattr(t, "_keras_history") for t in inputs):
+        return []
+    starts = [graph.trace(t) for t in inputs]
+    paths = [graph.chain(node) for node in starts]
+    convs = [[n for n in path if n.op == "conv"] for path in paths]
+    main_i = int(np.argmax([len(c) for c in convs]))
+    problems = _diagnose_convs(convs[main_i], case) if len(convs[main_i]) == 3 else []
+    return problems + _diagnose_shortcut(paths[1 - main_i], starts[1 - main_i], case)
 
 
 def _explain_build_error(e: Exception, case: BlockCase, name: str) -> str:
@@ -505,6 +542,11 @@ def diagnose_stem_and_head(model) -> list[str]:
 
 def check_resnet50_layout(ResNet50) -> None:
     """Visible check of the stem, the four stages' block calls and the head, with stand-in blocks."""
+    assert_resnet50_layout(ResNet50)
+    print("ResNet50: layout check passed (stem, 4 stages of 3/4/6/3 blocks, head).")
+
+
+def assert_resnet50_layout(ResNet50) -> None:
     calls, model, error = record_layout(ResNet50)
     if not calls:
         raise error or CheckFailed("ResNet50 never calls identity_block or convolutional_block: build the stages "
@@ -515,7 +557,6 @@ def check_resnet50_layout(ResNet50) -> None:
     problems += diagnose_stem_and_head(model)
     if problems:
         raise CheckFailed("ResNet50():\n" + "\n".join(f"  - {p}" for p in problems))
-    print("ResNet50: layout check passed (stem, 4 stages of 3/4/6/3 blocks, head).")
 
 
 def check_resnet50_model(ResNet50, identity_block=None, convolutional_block=None) -> None:
