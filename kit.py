@@ -53,6 +53,8 @@ def main(argv: list[str]) -> int:
     python = ensure_installed(EXTRAS[command])
     if command == "lab":
         args = [python, "-m", "jupyter", "lab", f"--notebook-dir={ROOT / 'assignments'}", *rest]
+        if getattr(os, "geteuid", lambda: 1)() == 0 and "--allow-root" not in rest:
+            args.append("--allow-root")  # containers and CI machines run as root; Jupyter refuses without it
     elif command == "test":
         args = [python, "-m", "pytest", *rest]
     else:
