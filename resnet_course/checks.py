@@ -153,11 +153,12 @@ def set_batchnorm_params(model) -> None:
             layer.set_weights([v["gamma"], v["beta"], v["moving_mean"], v["moving_variance"]])
 
 
-def block_outputs(fn, case: BlockCase) -> dict[str, np.ndarray]:
-    """The learner's block on the case's deterministic input, in inference and in training mode."""
+def block_outputs(fn, case: BlockCase, model=None) -> dict[str, np.ndarray]:
+    """The block on the case's deterministic input, in inference and in training mode (`model`: already built)."""
     import keras
 
-    model, _ = build_block(fn, case)
+    if model is None:
+        model, _ = build_block(fn, case)
     set_batchnorm_params(model)
     x = input_values(case.input_shape).astype("float32")
     # Inference first: a training-mode call updates the moving statistics.
@@ -329,7 +330,8 @@ def _diagnose_initializer(root) -> list[str]:
 # --- the checks the notebook calls --------------------------------------------------------------------------
 
 
-def check_block_structure(fn, case: BlockCase) -> None:
+def check_block_structure(fn, case: BlockCase):
+    """Raise CheckFailed naming the structural mistakes; returns (model, graph) when there are none."""
     model, root = build_block(fn, case)
     problems = diagnose_block(root, case)
     expected_shape = expected_output_shape(case)
@@ -339,12 +341,13 @@ def check_block_structure(fn, case: BlockCase) -> None:
     problems = problems or _diagnose_initializer(root)
     if problems:
         raise CheckFailed(_format(fn, case, problems))
+    return model, root
 
 
 def check_block_values(fn, case: BlockCase, mode: str, expected: dict[str, np.ndarray]) -> None:
     """Compare one mode's output with `expected` ({'inference': ..., 'training': ...})."""
-    check_block_structure(fn, case)
-    out = block_outputs(fn, case)
+    model, _ = check_block_structure(fn, case)
+    out = block_outputs(fn, case, model)
     if out[mode].shape != expected[mode].shape:
         raise CheckFailed(_format(fn, case, [f"Output shape should be {expected[mode].shape}; found {out[mode].shape}."]))
     if np.allclose(out[mode], expected[mode], rtol=RTOL, atol=ATOL):

@@ -104,13 +104,14 @@ def test_student_package_ships_no_instructor_code():
     assert re.search(r'packages = \["resnet_course"\]', pyproject)
     for path in (ROOT / "resnet_course").rglob("*.py"):
         assert not re.search(r"^\s*(from|import) grader", path.read_text(), re.M), path
-    # The stored visible expectations are outputs, not the reference implementation or hidden cases.
-    import numpy as np
-
+    # What learners receive holds the visible cases' expected outputs only, none of the hidden cases.
     from grader.hidden import HIDDEN_CASES
-    with np.load(ROOT / "resnet_course" / "expected_blocks.npz") as stored:
-        hidden_shapes = {(1, *c.input_shape[1:3], c.filters[2]) for cases in HIDDEN_CASES.values() for c in cases}
-        assert not any((1, *stored[k].shape[1:]) in hidden_shapes for k in stored.files)
+    from resnet_course import checks
+
+    stored = checks.stored_expected()
+    assert set(stored) == {f"{kind}_{mode}" for kind in checks.VISIBLE_CASES for mode in ("inference", "training")}
+    hidden = {c for cases in HIDDEN_CASES.values() for c in cases}
+    assert not hidden & set(checks.VISIBLE_CASES.values())
 
 
 def test_release_notebook_has_outputs_cleared():
