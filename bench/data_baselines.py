@@ -10,7 +10,6 @@ import time
 
 import resnet_course  # noqa: F401  (quiet TensorFlow first)
 import keras
-import numpy as np
 
 from resnet_course import data, render
 

@@ -179,7 +179,7 @@ def expected_output_shape(case: BlockCase) -> tuple:
 
 def diagnose_block(root: graph.Node, case: BlockCase) -> list[str]:
     """Structural mistakes in a block's graph, most fundamental first; [] when the structure is right."""
-    f, (F1, F2, F3), s = case.f, case.filters, case.s
+    f = case.f
     adds = [n for n in graph.nodes(root) if n.op == "add"]
     if not adds:
         return ["The shortcut is missing: the output equals the main path alone. Add the shortcut to the main "
@@ -564,7 +564,6 @@ def assert_resnet50_layout(ResNet50) -> None:
 
 def check_resnet50_model(ResNet50, identity_block=None, convolutional_block=None) -> None:
     """Visible check of the whole model with the learner's own blocks: layer counts and parameters."""
-    import keras
 
     namespace = ResNet50.__globals__
     identity_block = identity_block or namespace.get("identity_block")

@@ -6,7 +6,6 @@ copy with exactly one exercise wrong); the tests read its results.
 
 import json
 import re
-from pathlib import Path
 
 import nbformat
 import pytest

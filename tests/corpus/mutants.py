@@ -8,7 +8,6 @@ diagnosis names the actual mistake); `cells` are the graded cells that must lose
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
