@@ -62,6 +62,19 @@ def generate_release(assignment: str, root: Path | None = None) -> Path:
     return Path(course.coursedir.root) / course.coursedir.release_directory / assignment
 
 
+def cell_points(assignment: str, root: Path | None = None) -> dict[str, float]:
+    """{grade_id: points} for every graded cell of the assignment's source notebooks."""
+    import json
+
+    points = {}
+    for nb in sorted((Path(root or ROOT) / "solutions" / assignment).glob("*.ipynb")):
+        for cell in json.loads(nb.read_text())["cells"]:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if meta.get("grade"):
+                points[meta["grade_id"]] = float(meta.get("points", 0))
+    return points
+
+
 @dataclass
 class Score:
     student: str

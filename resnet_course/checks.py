@@ -543,6 +543,10 @@ def diagnose_stem_and_head(model) -> list[str]:
     return problems
 
 
+def _resnet50_failure(problems: list[str]) -> CheckFailed:
+    return CheckFailed("ResNet50():\n" + "\n".join(f"  - {p}" for p in problems))
+
+
 def check_resnet50_layout(ResNet50) -> None:
     """Visible check of the stem, the four stages' block calls and the head, with stand-in blocks."""
     assert_resnet50_layout(ResNet50)
@@ -556,10 +560,10 @@ def assert_resnet50_layout(ResNet50) -> None:
                                    "from them.")
     problems = diagnose_layout(calls)
     if model is None:
-        raise CheckFailed("ResNet50():\n" + "\n".join(f"  - {p}" for p in problems + [str(error)]))
+        raise _resnet50_failure(problems + [str(error)])
     problems += diagnose_stem_and_head(model)
     if problems:
-        raise CheckFailed("ResNet50():\n" + "\n".join(f"  - {p}" for p in problems))
+        raise _resnet50_failure(problems)
 
 
 def check_resnet50_model(ResNet50, identity_block=None, convolutional_block=None) -> None:
@@ -588,5 +592,5 @@ def check_resnet50_model(ResNet50, identity_block=None, convolutional_block=None
         problems.append(f"Expected 53 Conv2D and 53 BatchNormalization layers; found {counts.get('Conv2D', 0)} and "
                         f"{counts.get('BatchNormalization', 0)}.")
     if problems:
-        raise CheckFailed("ResNet50():\n" + "\n".join(f"  - {p}" for p in problems))
+        raise _resnet50_failure(problems)
     print(f"ResNet50: model check passed ({total:,} parameters).")

@@ -4,7 +4,6 @@ One session-scoped scratch course grades three submissions once (the solution, t
 copy with exactly one exercise wrong); the tests read its results.
 """
 
-import json
 import re
 
 import nbformat
@@ -42,9 +41,7 @@ def graded():
 
 
 def points_per_cell() -> dict[str, float]:
-    nb = json.loads(SOURCE.read_text())
-    return {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"]["points"]
-            for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade")}
+    return course.cell_points(ASSIGNMENT)
 
 
 def test_solution_scores_full_marks(graded):
