@@ -16,13 +16,15 @@ def release(args) -> int:
         return 0
     notebooks = sorted(p.name for p in (course.ROOT / "solutions" / args.assignment).glob("*.ipynb"))
     with course.scratch_course(args.assignment) as root:
+        course.generate_release(args.assignment, root)  # also registers the assignment in the scratch gradebook
         src, rel = root / "solutions" / args.assignment, root / "assignments" / args.assignment
         course.submit(root, args.assignment, "solution", {n: src / n for n in notebooks})
         course.submit(root, args.assignment, "release", {n: rel / n for n in notebooks})
         solution = course.autograde(args.assignment, "solution", root)
         untouched = course.autograde(args.assignment, "release", root)
-    problems = [f"the solution loses {_max_points(args.assignment, cell) - s:g} point(s) in cell {cell!r}"
-                for cell, s in solution.cells.items() if s < _max_points(args.assignment, cell)]
+    points = course.cell_points(args.assignment)
+    problems = [f"the solution loses {points[cell] - s:g} point(s) in cell {cell!r}"
+                for cell, s in solution.cells.items() if s < points[cell]]
     problems += [f"the untouched release earns {s:g} point(s) in cell {cell!r}"
                  for cell, s in untouched.cells.items() if s > 0]
     print(f"solution: {solution.score:g}/{solution.max_score:g}; untouched release: {untouched.score:g}/{untouched.max_score:g}")
@@ -31,17 +33,6 @@ def release(args) -> int:
         return 1
     print("release proven: the solution scores full marks and the release scores zero")
     return 0
-
-
-def _max_points(assignment: str, cell: str) -> float:
-    import json
-
-    for nb in (course.ROOT / "solutions" / assignment).glob("*.ipynb"):
-        for c in json.loads(nb.read_text())["cells"]:
-            meta = c.get("metadata", {}).get("nbgrader", {})
-            if meta.get("grade_id") == cell:
-                return float(meta.get("points", 0))
-    return 0.0
 
 
 def main(argv=None) -> int:
