@@ -75,6 +75,22 @@ def cell_points(assignment: str, root: Path | None = None) -> dict[str, float]:
     return points
 
 
+def exercises(assignment: str, root: Path | None = None) -> dict[str, list[str]]:
+    """{exercise: [grade_id of its test cells]}: each test cell belongs to the solution cell before it."""
+    import json
+
+    groups: dict[str, list[str]] = {}
+    for nb in sorted((Path(root or ROOT) / "solutions" / assignment).glob("*.ipynb")):
+        current = None
+        for cell in json.loads(nb.read_text())["cells"]:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if meta.get("solution"):
+                current = meta["grade_id"]
+            elif meta.get("grade"):
+                groups.setdefault(current or meta["grade_id"], []).append(meta["grade_id"])
+    return groups
+
+
 @dataclass
 class Score:
     student: str
@@ -103,12 +119,14 @@ def read_score(assignment: str, student: str, root: Path | None = None) -> Score
 
 
 @contextmanager
-def scratch_course(assignment: str):
-    """A throw-away course directory holding this course's source and release of `assignment`."""
+def scratch_course(assignment: str, source: Path | None = None):
+    """A throw-away course directory holding the source and release of `assignment` (from `source`, by
+    default this repository)."""
+    source = Path(source or ROOT)
     with tempfile.TemporaryDirectory(prefix="course-") as tmp:
         root = Path(tmp)
-        shutil.copytree(ROOT / "solutions" / assignment, root / "solutions" / assignment)
-        release = ROOT / "assignments" / assignment
+        shutil.copytree(source / "solutions" / assignment, root / "solutions" / assignment)
+        release = source / "assignments" / assignment
         if release.exists():
             shutil.copytree(release, root / "assignments" / assignment)
         yield root
@@ -131,3 +149,30 @@ def submit(root: Path, assignment: str, student: str, notebooks: dict[str, Path 
         else:
             target.write_bytes(content.encode() if isinstance(content, str) else content)
     return folder
+
+
+def template(assignment: str, root: Path | None = None):
+    """The assignment as workers need it (grader.execute.Template): a fresh gradebook that knows the
+    assignment and no student, and the source folder's other files."""
+    import fnmatch
+    import hashlib
+
+    from .execute import Template
+
+    source = Path(root or ROOT) / "solutions" / assignment
+    with tempfile.TemporaryDirectory(prefix="template-") as tmp:
+        shutil.copytree(source, Path(tmp) / "solutions" / assignment)
+        generate_release(assignment, Path(tmp))
+        gradebook = (Path(tmp) / "gradebook.db").read_bytes()
+    ignore = list(load_config().CourseDirectory.ignore) + ["*.ipynb"]
+    files = {p.relative_to(source).as_posix(): p.read_bytes() for p in sorted(source.rglob("*"))
+             if p.is_file() and not any(fnmatch.fnmatch(part, pat) for part in p.relative_to(source).parts
+                                        for pat in ignore)}
+    exercise_cells = {cell for cell in exercises(assignment, root)}
+    digest = hashlib.sha256()
+    for nb in sorted(source.glob("*.ipynb")):
+        digest.update(nb.read_bytes())
+    for name, data in files.items():
+        digest.update(name.encode() + data)
+    return Template(assignment, tuple(sorted(p.stem for p in source.glob("*.ipynb"))), frozenset(exercise_cells),
+                    gradebook, files, digest.hexdigest())

@@ -1,7 +1,7 @@
 """Write (or verify) the expected arrays the learners' visible checks carry, from the NumPy reference.
 
-    python -m grader.expected           # rewrite resnet_course/expected_blocks.npz
-    python -m grader.expected --check   # exit 1 if the stored arrays drifted from the reference
+    python -m grader.expected           # rewrite resnet_course/expected_blocks.npz, grader/resnet50_graph.json
+    python -m grader.expected --check   # exit 1 if either drifted from the reference
 """
 
 from __future__ import annotations
@@ -20,6 +20,16 @@ from . import reference
 
 REFERENCE_BLOCKS = {"identity": reference.identity_block, "convolutional": reference.convolutional_block}
 TARGET = Path(checks.__file__).with_name(checks.EXPECTED_FILE)
+GRAPH_TARGET = Path(__file__).with_name("resnet50_graph.json")
+
+
+def reference_graph_text() -> str:
+    """The reference ResNet50's canonical graph, as the hidden tests load it."""
+    import json
+
+    from resnet_course import graph
+
+    return json.dumps(graph.to_data(graph.trace(reference.keras_resnet50().outputs[0])), separators=(",", ":")) + "\n"
 
 
 def reference_outputs(case: checks.BlockCase) -> dict[str, np.ndarray]:
@@ -49,12 +59,17 @@ def main(argv=None) -> int:
         if drifted or set(stored) != set(arrays):
             print(f"stored expectations drifted from the reference: {drifted or sorted(set(stored) ^ set(arrays))}")
             return 1
+        if GRAPH_TARGET.read_text() != reference_graph_text():
+            print(f"{GRAPH_TARGET.name} drifted from the reference ResNet50")
+            return 1
         print("stored expectations match the reference")
         return 0
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     TARGET.write_bytes(buffer.getvalue())
     print(f"wrote {TARGET} ({', '.join(sorted(arrays))})")
+    GRAPH_TARGET.write_text(reference_graph_text())
+    print(f"wrote {GRAPH_TARGET}")
     return 0
 
 

@@ -51,8 +51,14 @@ c.OverwriteCells.add_missing_cells = True
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
 
-# Feedback shows scores and the visible checks' messages, never the hidden tests' source.
+# Feedback shows scores and the visible checks' messages, never the hidden tests' source: ClearHiddenTests
+# strips them from the cells, ClearHiddenTracebacks from the failed cells' tracebacks (which quote them).
+import sys  # noqa: E402
+
+sys.path.insert(0, str(ROOT))  # plain `nbgrader` commands load this file too: make `grader` importable
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
 
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+from grader.preprocessors import ClearHiddenTracebacks  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, ClearHiddenTracebacks, CSSHTMLHeaderPreprocessor]

@@ -177,3 +177,26 @@ def first_difference(expected: Node, actual: Node, path: str = "output") -> str 
         if found:
             return found
     return f"at {path}: the inputs of {expected.op} differ"
+
+
+def _tuples(value):
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def to_data(root: Node) -> list[dict]:
+    """The graph as JSON-ready data (inputs by index), to store a reference graph instead of rebuilding it."""
+    order = nodes(root)
+    index = {id(n): i for i, n in enumerate(order)}
+    return [{"op": n.op, "attrs": n.attrs, "inputs": [index[id(p)] for p in n.inputs], "shape": n.shape}
+            for n in order]
+
+
+def from_data(data: list[dict]) -> Node:
+    built: list[Node] = []
+    for item in data:
+        attrs = {k: _tuples(v) for k, v in item["attrs"].items()}
+        shape = _tuples(item["shape"]) if item["shape"] is not None else None
+        built.append(Node(item["op"], attrs, [built[i] for i in item["inputs"]], shape=shape))
+    root = built[-1]
+    _assign_keys(root)
+    return root

@@ -80,3 +80,17 @@ def test_reference_resnet50_has_the_published_size():
     model = reference.keras_resnet50()
     assert model.count_params() == checks.RESNET50_PARAMS["total"] == 23_600_006
     assert len(model.layers) == 177
+
+
+def test_stored_reference_graph_is_the_reference_resnet50():
+    stored = hidden.reference_resnet50_graph()
+    fresh = graph.trace(reference.keras_resnet50().outputs[0])
+    assert stored.key == fresh.key
+    assert len(graph.nodes(stored)) == len(graph.nodes(fresh)) > 170
+    assert graph.first_difference(stored, fresh) is None
+    # A one-attribute change is seen: the stored graph is not trivially equal to anything.
+    data = graph.to_data(fresh)
+    first_conv = next(i for i, n in enumerate(data) if n["op"] == "conv")
+    data[first_conv] = {**data[first_conv], "attrs": {**data[first_conv]["attrs"], "filters": 7}}
+    changed = graph.from_data(data)
+    assert "filters=7" in graph.first_difference(fresh, changed)

@@ -1,0 +1,111 @@
+"""Grade a class: find the submissions, skip those already graded, grade the rest in parallel (locally or on
+Dask) with a progress bar, and record each outcome as it arrives.
+
+    python -m grader autograde resnet50                 # every new or changed submission, all cores
+    python -m grader autograde resnet50 --force alice   # re-grade alice even if nothing changed
+    python -m grader autograde resnet50 --scheduler tcp://head-node:8786
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import course, executors, record
+from .execute import Job, Limits, Template
+
+SKIPPED_FILES = {"timestamp.txt"}
+SKIPPED_DIRS = {".ipynb_checkpoints", "__pycache__"}
+
+
+@dataclass
+class Summary:
+    graded: list[dict] = field(default_factory=list)  # status records of the submissions graded in this run
+    skipped: list[str] = field(default_factory=list)  # unchanged since their last grading
+    wall_s: float = 0.0
+
+    @property
+    def statuses(self) -> Counter:
+        return Counter(r["status"] for r in self.graded)
+
+
+def students(root: Path, assignment: str) -> list[str]:
+    submitted = Path(root) / "submitted"
+    return sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir()) if submitted.exists() else []
+
+
+def job(root: Path, assignment: str, student: str) -> Job:
+    folder = Path(root) / "submitted" / student / assignment
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if path.is_file() and not path.is_symlink() and relative.as_posix() not in SKIPPED_FILES \
+                and not SKIPPED_DIRS & set(relative.parts):
+            files[relative.as_posix()] = path.read_bytes()
+    stamp = folder / "timestamp.txt"
+    timestamp = stamp.read_text().strip() if stamp.is_file() else None
+    return Job(student, files, timestamp or None)
+
+
+def ensure_released(assignment: str, root: Path, db_url: str) -> None:
+    """Autograding needs the assignment in the gradebook; a course that never ran `release` gets it now."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url) as gb:
+        try:
+            gb.find_assignment(assignment)
+            return
+        except MissingEntry:
+            pass
+    print(f"{assignment} is not in the gradebook yet: generating its release first")
+    course.generate_release(assignment, root)
+
+
+def run(assignment: str, root: Path | None = None, only: list[str] | None = None, force: bool = False,
+        workers: int | None = None, scheduler: str | None = None, limits: Limits = Limits(),
+        progress: bool = True, template: Template | None = None) -> Summary:
+    from tqdm import tqdm
+
+    root = Path(root or course.ROOT)
+    db_url = course.load_config(root).CourseDirectory.db_url
+    start = time.monotonic()
+    everyone = students(root, assignment)
+    unknown = sorted(set(only or []) - set(everyone))
+    if unknown:
+        raise SystemExit(f"no submission of {assignment} for: {', '.join(unknown)} (see {root / 'submitted'})")
+    chosen = only or everyone
+    template = template or course.template(assignment, root)
+    ensure_released(assignment, root, db_url)
+    done = record.load(root, assignment)
+    summary, todo = Summary(), []
+    for student in chosen:
+        j = job(root, assignment, student)
+        previous = done.get(student)
+        if not force and previous and previous.get("key") == record.key(j.digest, template):
+            summary.skipped.append(student)
+        else:
+            todo.append(j)
+
+    if scheduler:
+        outcomes = executors.dask(todo, template, limits, scheduler)
+        where = f"Dask at {scheduler}"
+    else:
+        workers = workers or executors.default_workers()
+        outcomes = executors.local(todo, template, limits, workers)
+        where = f"{workers} local worker(s)"
+    if progress:
+        print(f"{assignment}: grading {len(todo)} submission(s) on {where}; "
+              f"{len(summary.skipped)} unchanged since last time (use --force to re-grade them)")
+    bar = tqdm(total=len(todo), unit="submission", disable=not progress, dynamic_ncols=True)
+    with bar:
+        for outcome in outcomes:
+            rec = record.save(outcome, template, root, db_url)
+            summary.graded.append(rec)
+            if outcome.status != "graded":
+                bar.write(f"  {outcome.student}: {outcome.status}: {outcome.message}")
+            bar.set_postfix(dict(summary.statuses), refresh=False)
+            bar.update()
+    summary.wall_s = round(time.monotonic() - start, 2)
+    return summary

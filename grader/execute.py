@@ -1,0 +1,334 @@
+"""Grade one submission on a worker: the "isolate", "execute" and "judge" steps of the pipeline.
+
+A worker receives everything as bytes (the submission's files and the assignment's Template), so the same
+function runs in a local process pool or on a remote Dask worker with no shared disk or database. It builds
+a private scratch course, runs nbgrader's own autograde there with the course's config (the student's kernel
+started under grader.sandbox's limits) and returns an Outcome. Only the coordinator writes the real
+gradebook (grader.record).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import os
+import resource
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from nbgrader import utils
+from nbgrader.preprocessors import Execute
+
+from . import course
+
+# Every submission ends with one of these; the export and the report show it.
+STATUSES = {
+    "graded": "graded",
+    "timed_out": "took longer than the per-submission limit",
+    "kernel_died": "the notebook's kernel died",
+    "unreadable": "the notebook file could not be read",
+    "invalid": "not a notebook of this assignment, or its graded cells were tampered with",
+    "error": "the grader itself failed (please report this)",
+}
+KERNEL_NAME = "resnet-course-grading"
+
+
+@dataclass(frozen=True)
+class Limits:
+    cell_timeout: int = 180  # seconds per cell (nbgrader interrupts the cell; grading goes on)
+    submission_timeout: int = 600  # wall-clock seconds per submission
+    memory_mb: int = 8192  # address space of the kernel and each process it starts
+    max_file_mb: int = 256  # largest file the kernel may write
+    threads: int = 1  # math-library threads per kernel (workers x threads = cores is the fastest)
+    run_all_cells: bool = False  # True: also run the cells after the last graded one (as plain nbgrader)
+
+
+@dataclass(frozen=True)
+class Template:
+    """What a worker needs of the assignment: a gradebook that knows it (and no student) and its files."""
+
+    assignment: str
+    notebooks: tuple[str, ...]  # notebook names without .ipynb
+    exercise_cells: frozenset[str]  # grade ids of the solution cells: recognise this assignment's notebooks
+    gradebook: bytes
+    files: dict[str, bytes]  # the source folder's other files (pictures, sample photo), by relative path
+    digest: str
+
+
+@dataclass(frozen=True)
+class Job:
+    student: str
+    files: dict[str, bytes]  # the submission, by path relative to the student's assignment folder
+    timestamp: str | None = None
+
+    @property
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for name in sorted(self.files):
+            h.update(name.encode() + b"\0" + hashlib.sha256(self.files[name]).digest())
+        return h.hexdigest()
+
+
+@dataclass
+class Outcome:
+    student: str
+    digest: str
+    status: str
+    message: str = ""
+    scores: dict[str, dict[str, float | None]] = field(default_factory=dict)  # notebook -> grade id -> points
+    comments: dict[str, dict[str, str | None]] = field(default_factory=dict)  # notebook -> cell -> auto comment
+    messages: dict[str, str] = field(default_factory=dict)  # grade id -> why the cell lost its points
+    autograded: dict[str, bytes] = field(default_factory=dict)  # the executed notebooks, for feedback
+    timestamp: str | None = None
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    kernel_rss_mb: float = 0.0
+    flags: list[str] = field(default_factory=list)
+
+
+class ExecuteGradedCells(Execute):
+    """nbgrader's Execute, stopping after the last graded code cell: later cells (training, saving a model)
+    cannot change a grade, and skipping them is most of the speed-up over plain nbgrader."""
+
+    def preprocess(self, nb, resources=None, km=None):
+        graded = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and utils.is_grade(c)]
+        self._last_graded = max(graded, default=len(nb.cells))
+        return super().preprocess(nb, resources, km)
+
+    def preprocess_cell(self, cell, resources, index):
+        if index > self._last_graded:
+            return cell, resources
+        return super().preprocess_cell(cell, resources, index)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading the submission before any code runs
+
+
+def _safe_path(name: str) -> PurePosixPath:
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise ValueError(f"unsafe file name {name!r}")
+    return path
+
+
+def precheck(job: Job, template: Template) -> tuple[str, str] | None:
+    """(status, message) when the submission cannot be graded at all, else None."""
+    import nbformat
+
+    notebooks = {n for n in job.files if n.endswith(".ipynb")}
+    for name in template.notebooks:
+        filename = f"{name}.ipynb"
+        if filename not in job.files:
+            found = ", ".join(sorted(notebooks)) or "no notebook at all"
+            return "invalid", f"{filename} is missing from the submission (found: {found})"
+        raw = job.files[filename]
+        if not raw.strip():
+            return "unreadable", f"{filename} is an empty file"
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            return "unreadable", f"{filename} is not UTF-8 text ({e.reason} at byte {e.start})"
+        try:
+            nb = nbformat.reads(text, as_version=4)
+        except Exception as e:  # nbformat raises several types for broken JSON or structure
+            return "unreadable", f"{filename} is not a readable notebook: {str(e).splitlines()[0][:200]}"
+        ids = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.get("cells", [])}
+        if not ids & template.exercise_cells:
+            return "invalid", (f"{filename} holds none of this assignment's exercise cells "
+                               f"({', '.join(sorted(template.exercise_cells))}): another assignment's notebook?")
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Running nbgrader in a scratch course
+
+_LOCK = threading.Lock()  # one submission at a time per process: the kernelspec path is process-wide state
+
+
+def _become_subreaper() -> None:
+    """Orphaned processes a student's code leaves behind re-parent to this worker, so they can be killed."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        except (OSError, AttributeError):
+            pass
+
+
+def _kill_descendants() -> None:
+    import psutil
+
+    for process in psutil.Process().children(recursive=True):
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _write_kernelspec(folder: Path, report: Path, limits: Limits) -> None:
+    spec = folder / "kernels" / KERNEL_NAME
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "grader.sandbox", "--report", str(report), "--memory-mb", str(limits.memory_mb),
+            "--cpu-seconds", str(limits.submission_timeout * max(1, limits.threads)),
+            "--max-file-mb", str(limits.max_file_mb), "--",
+            sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    threads = str(limits.threads)
+    env = {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads, "OMP_NUM_THREADS": threads,
+           "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "MPLBACKEND": "agg"}
+    (spec / "kernel.json").write_text(json.dumps(
+        {"argv": argv, "display_name": "ResNet course grading", "language": "python", "env": env}))
+
+
+def _config(root: Path, limits: Limits):
+    config = course.load_config(root)
+    config.Execute.timeout = limits.cell_timeout
+    config.Execute.kernel_name = KERNEL_NAME
+    # Unix sockets in the scratch folder instead of TCP ports: nothing listens on the network, and the
+    # kernel does not warn that its TCP traffic is unencrypted.
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = str(root / "kernel-ipc")
+    if not limits.run_all_cells:
+        from nbgrader.converters import Autograde
+
+        steps = Autograde.class_traits()["autograde_preprocessors"].default()
+        config.Autograde.autograde_preprocessors = [ExecuteGradedCells if s is Execute else s for s in steps]
+    return config
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    line = next((s for s in str(text).splitlines() if s.strip()), "")
+    return line[:limit]
+
+
+def cell_messages(nb) -> dict[str, str]:
+    """{grade id: why it lost points} from an autograded notebook's test cells."""
+    messages = {}
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("grade"):
+            continue
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                messages[meta["grade_id"]] = _first_line(f"{output.ename}: {output.evalue}")
+                break
+            if output.get("name") == "stderr":
+                messages[meta["grade_id"]] = "wrote to stderr: " + _first_line(output.get("text", ""))
+                break
+    return messages
+
+
+def _kernel_end(report: Path) -> str:
+    if not report.exists():
+        return "the kernel stopped responding"
+    end = json.loads(report.read_text())
+    if "signal" in end:
+        cause = {"SIGKILL": "killed (out of memory, or the per-submission limit)", "SIGXCPU": "CPU-time limit",
+                 "SIGSEGV": "segmentation fault", "SIGABRT": "aborted"}.get(end["name"], end["name"])
+        return f"the kernel was killed by {end['name']}: {cause}"
+    return f"the kernel exited with code {end['exit_code']} (os._exit or sys.exit from outside a cell?)"
+
+
+def _failure(result: dict, report: Path, timed_out: bool, limits: Limits) -> tuple[str, str]:
+    text = (result.get("error") or "") + "\n" + (result.get("log") or "")
+    if timed_out:
+        return "timed_out", f"grading took longer than the {limits.submission_timeout} s per-submission limit"
+    if "DeadKernelError" in text or "Kernel died" in text or "UnresponsiveKernelError" in text or report.exists():
+        return "kernel_died", _kernel_end(report)
+    errors = [line[len("[ERROR] "):] for line in text.splitlines() if line.startswith("[ERROR] ")]
+    nbgrader_says = next((e for e in errors if "cell" in e.lower() or "grade" in e.lower()), None)
+    if nbgrader_says or "ValidationError" in text or "MetadataValidation" in text:
+        detail = nbgrader_says or _first_line(text.split("Error:")[-1])
+        return "invalid", f"nbgrader refused the notebook: {detail}"
+    return "error", "the grader failed: " + _first_line(errors[-1] if errors else text.strip().splitlines()[-1])
+
+
+def grade(job: Job, template: Template, limits: Limits = Limits()) -> Outcome:
+    """Grade one submission in a private scratch course; never raises for anything the submission does."""
+    with _LOCK:
+        start_wall, start_cpu = time.monotonic(), _cpu_seconds()
+        outcome = Outcome(job.student, job.digest, "error", timestamp=job.timestamp)
+        try:
+            _grade(job, template, limits, outcome)
+        except Exception as e:  # a bug of ours must still give this student a status, not crash the run
+            outcome.status, outcome.message = "error", f"the grader failed: {type(e).__name__}: {e}"
+        finally:
+            _kill_descendants()
+        outcome.wall_s = round(time.monotonic() - start_wall, 3)
+        outcome.cpu_s = round(_cpu_seconds() - start_cpu, 3)
+        return outcome
+
+
+def _grade(job: Job, template: Template, limits: Limits, outcome: Outcome) -> None:
+    from nbgrader.api import Gradebook
+
+    problem = precheck(job, template)
+    if problem:
+        outcome.status, outcome.message = problem
+        return
+    _become_subreaper()
+    assignment, student = template.assignment, job.student
+    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
+        root = Path(tmp)
+        (root / "gradebook.db").write_bytes(template.gradebook)
+        for name, data in template.files.items():
+            target = root / "solutions" / assignment / _safe_path(name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        (root / "solutions" / assignment).mkdir(parents=True, exist_ok=True)
+        folder = root / "submitted" / student / assignment
+        for name, data in job.files.items():
+            target = folder / _safe_path(name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        if job.timestamp:
+            (folder / "timestamp.txt").write_text(job.timestamp)
+        report = root / "kernel-end.json"
+        _write_kernelspec(root, report, limits)
+        os.environ["JUPYTER_PATH"] = str(root)
+
+        config = _config(root, limits)
+        course.kernel_environment()
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+
+        api = NbGraderAPI(CourseDirectory(config=config), config=config)
+        fired = threading.Event()
+        watchdog = threading.Timer(limits.submission_timeout, lambda: (fired.set(), _kill_descendants()))
+        watchdog.start()
+        try:
+            result = api.autograde(assignment, student, force=True, create=True)
+        finally:
+            watchdog.cancel()
+        if report.exists():
+            outcome.kernel_rss_mb = round(json.loads(report.read_text()).get("max_rss_mb", 0.0), 1)
+        if not result.get("success") or fired.is_set():
+            outcome.status, outcome.message = _failure(result, report, fired.is_set(), limits)
+            return
+
+        import nbformat
+
+        with Gradebook(config.CourseDirectory.db_url) as gb:
+            submission = gb.find_submission(assignment, student)
+            for notebook in submission.notebooks:
+                outcome.scores[notebook.name] = {g.name: g.auto_score for g in notebook.grades}
+                outcome.comments[notebook.name] = {c.name: c.auto_comment for c in notebook.comments}
+        graded = root / "autograded" / student / assignment
+        for name in template.notebooks:
+            path = graded / f"{name}.ipynb"
+            outcome.autograded[f"{name}.ipynb"] = path.read_bytes()
+            outcome.messages.update(cell_messages(nbformat.reads(path.read_text(), as_version=4)))
+        timeouts = [g for g, m in outcome.messages.items() if m.startswith("CellTimeoutError")]
+        outcome.status = "graded"
+        if timeouts:
+            outcome.message = f"cell(s) {', '.join(timeouts)} ran past the {limits.cell_timeout} s cell limit"

@@ -1,0 +1,83 @@
+"""The "record" step: the coordinator alone writes the gradebook, the autograded notebooks and one status
+file per submission. Student code never runs in this process.
+
+The status file (grading/<assignment>/<student>.json) is written last, atomically: it marks a submission as
+done, so a grader killed midway re-grades exactly the submissions without one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from .execute import Outcome, Template
+
+
+def status_dir(root: Path, assignment: str) -> Path:
+    return Path(root) / "grading" / assignment
+
+
+def key(outcome_digest: str, template: Template) -> str:
+    """What a grade depends on: the submission's files and the assignment's source (tests included)."""
+    return f"{outcome_digest}:{template.digest}"
+
+
+def load(root: Path, assignment: str) -> dict[str, dict]:
+    """{student: status record} for every submission graded so far."""
+    folder = status_dir(root, assignment)
+    records = {}
+    for path in sorted(folder.glob("*.json")) if folder.exists() else []:
+        try:
+            records[path.stem] = json.loads(path.read_text())
+        except (OSError, ValueError):  # a torn file cannot happen (atomic rename), but never crash on one
+            continue
+    return records
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def save(outcome: Outcome, template: Template, root: Path, db_url: str) -> dict:
+    """Write one outcome everywhere it belongs; returns the status record."""
+    from nbgrader.api import Gradebook
+
+    assignment, student = template.assignment, outcome.student
+    autograded = Path(root) / "autograded" / student / assignment
+    if autograded.exists():
+        shutil.rmtree(autograded)
+    if outcome.autograded:
+        for name, data in outcome.autograded.items():
+            _write_atomically(autograded / name, data)
+        for name, data in template.files.items():  # the pictures the feedback shows
+            _write_atomically(autograded / name, data)
+
+    graded = outcome.status == "graded"
+    with Gradebook(db_url) as gb:
+        gb.update_or_create_student(student)
+        extra = {"timestamp": outcome.timestamp} if outcome.timestamp else {}
+        gb.update_or_create_submission(assignment, student, **extra)
+        for notebook in template.notebooks:
+            submitted = gb.find_submission_notebook(notebook, assignment, student)
+            scores = outcome.scores.get(notebook, {})
+            comments = outcome.comments.get(notebook, {})
+            for grade in submitted.grades:
+                # Anything but a completed grading run earns nothing; the status says why.
+                grade.auto_score = scores.get(grade.name, 0.0) if graded else 0.0
+                grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+            for comment in submitted.comments:
+                comment.auto_comment = comments.get(comment.name) if graded else None
+        gb.db.commit()
+
+    record = {k: v for k, v in asdict(outcome).items() if k != "autograded"}
+    record["key"] = key(outcome.digest, template)
+    _write_atomically(status_dir(root, assignment) / f"{student}.json", json.dumps(record, indent=1).encode())
+    return record

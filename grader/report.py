@@ -1,0 +1,121 @@
+"""The "report" step: one self-contained HTML page (figures embedded, also saved as PNG next to it) that
+tells the instructor how the class did and what went wrong: statuses, score distribution, the pass rate of
+every check, the most frequent failure messages with how many students hit each, the slowest submissions
+and the submissions flagged for review.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections import Counter
+from pathlib import Path
+
+from . import course, export, record
+
+
+def _figure_png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def figures(assignment: str, table: list[dict], records: dict, points: dict[str, float]) -> dict[str, bytes]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = {}
+    totals = [float(r["total"]) for r in table if r["total"] != ""]
+    max_total = sum(points.values())
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.hist(totals, bins=[x - 0.5 for x in range(int(max_total) + 2)], color="#4c72b0")
+    ax.set(xlabel=f"total score (of {max_total:g})", ylabel="students", title=f"{assignment}: score distribution")
+    out["scores.png"] = _figure_png(fig)
+    plt.close(fig)
+
+    graded = [r for r in records.values() if r["status"] == "graded"]
+    rates = {cell: sum(1 for r in graded if _cell_score(r, cell) == points[cell]) / max(1, len(graded))
+             for cell in points}
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(rates) + 1))
+    names = list(rates)[::-1]
+    ax.barh(names, [100 * rates[n] for n in names], color="#55a868")
+    ax.set(xlim=(0, 100), xlabel=f"% of {len(graded)} graded submissions with full points",
+           title="pass rate of each check")
+    out["checks.png"] = _figure_png(fig)
+    plt.close(fig)
+
+    times = sorted(r["wall_s"] for r in records.values())
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist(times, bins=20, color="#c44e52")
+    ax.set(xlabel="seconds to grade one submission", ylabel="submissions", title="grading time")
+    out["times.png"] = _figure_png(fig)
+    plt.close(fig)
+    return out
+
+
+def _cell_score(rec: dict, cell: str) -> float | None:
+    for scores in rec.get("scores", {}).values():
+        if cell in scores:
+            return scores[cell]
+    return None
+
+
+def _table(headers: list[str], rows: list[list]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+STYLE = """body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;
+vertical-align:top}th{background:#f0f0f0}img{max-width:100%}h2{margin-top:2em}"""
+
+
+def build(assignment: str, out_dir: Path, root: Path | None = None) -> Path:
+    root = Path(root or course.ROOT)
+    records = record.load(root, assignment)
+    table = export.rows(assignment, root)
+    points = course.cell_points(assignment, root)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    images = figures(assignment, table, records, points)
+    for name, data in images.items():
+        (out_dir / name).write_bytes(data)
+
+    def img(name: str) -> str:
+        return f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(images[name]).decode()}">'
+
+    statuses = Counter(r["status"] for r in table)
+    failures = Counter((cell, message) for r in records.values() for cell, message in r.get("messages", {}).items())
+    failures.update((r["status"], r["message"]) for r in records.values() if r["status"] != "graded")
+    slowest = sorted(records.values(), key=lambda r: -r["wall_s"])[:10]
+    flagged = [(s, "; ".join(r["flags"])) for s, r in sorted(records.items()) if r.get("flags")]
+    totals = [float(r["total"]) for r in table if r["total"] != ""]
+    mean = sum(totals) / len(totals) if totals else 0.0
+    parts = [
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(assignment)}: grading report</title>"
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>{html.escape(assignment)}: grading report</h1>",
+        f"<p>{len(table)} students; mean score {mean:.1f} of {sum(points.values()):g}; "
+        f"{sum(r['cpu_s'] for r in records.values()):.0f} CPU-seconds of grading in all.</p>",
+        "<h2>Status of every submission</h2>",
+        _table(["status", "students"], sorted(statuses.items(), key=lambda kv: -kv[1])),
+        "<h2>Scores</h2>", img("scores.png"),
+        "<h2>Checks</h2>", img("checks.png"),
+        "<h2>Most frequent failures</h2>",
+        _table(["students", "check (or status)", "message"],
+               [[n, cell, message] for (cell, message), n in failures.most_common(15)]),
+        "<h2>Slowest submissions</h2>", img("times.png"),
+        _table(["student", "status", "wall s", "CPU s", "kernel memory MB"],
+               [[r["student"], r["status"], f"{r['wall_s']:.1f}", f"{r['cpu_s']:.1f}", f"{r['kernel_rss_mb']:.0f}"]
+                for r in slowest]),
+        "<h2>Flagged for review</h2>",
+        _table(["student", "why"], flagged) if flagged else "<p>No submission was flagged.</p>",
+        "</body></html>",
+    ]
+    page = out_dir / "report.html"
+    page.write_text("\n".join(parts))
+    return page
