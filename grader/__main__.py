@@ -59,7 +59,8 @@ def autograde(args) -> int:
     from .execute import Limits
 
     limits = Limits(cell_timeout=args.cell_timeout, submission_timeout=args.timeout, memory_mb=args.memory_mb,
-                    threads=args.threads, run_all_cells=args.run_all_cells)
+                    threads=args.threads, run_all_cells=args.run_all_cells, keras_backend=args.backend,
+                    network=args.allow_network)
     summary = grading.run(args.assignment, args.course, only=args.students or None, force=args.force,
                           workers=args.workers, scheduler=args.scheduler, limits=limits)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.statuses.items())) or "nothing to grade"
@@ -119,6 +120,9 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=int, default=600, help="wall-clock seconds per submission (default 600)")
     p.add_argument("--memory-mb", type=int, default=8192, help="memory per student kernel (default 8192)")
     p.add_argument("--threads", type=int, default=1, help="math threads per kernel (default 1)")
+    p.add_argument("--backend", choices=["tensorflow", "torch", "jax"],
+                   help="Keras backend of the grading kernels (default: KERAS_BACKEND, else tensorflow)")
+    p.add_argument("--allow-network", action="store_true", help="let student code use the network (default: cut)")
     p.add_argument("--run-all-cells", action="store_true",
                    help="also run the cells after the last graded one (slower; grades cannot change)")
     p = command("feedback", feedback, "write one feedback HTML per student")

@@ -63,6 +63,24 @@ def ensure_released(assignment: str, root: Path, db_url: str) -> None:
     course.generate_release(assignment, root)
 
 
+def isolation(limits: Limits, scheduler: str | None) -> str:
+    """One line on what confines student code here; a missing mechanism is said, not skipped silently."""
+    from .sandbox import network_isolation_available
+
+    parts = [f"kernels limited to {limits.memory_mb} MB, {limits.cell_timeout} s per cell, "
+             f"{limits.submission_timeout} s per submission, each in its own scratch course"]
+    if limits.network:
+        parts.append("network allowed (--allow-network)")
+    elif scheduler:
+        parts.append("network cut on workers where Linux allows it")
+    elif network_isolation_available():
+        parts.append("no network")
+    else:
+        parts.append("WARNING: cannot cut the network here (needs Linux namespaces: root or "
+                     "unprivileged user namespaces); student code can reach the network")
+    return "isolation: " + "; ".join(parts)
+
+
 def run(assignment: str, root: Path | None = None, only: list[str] | None = None, force: bool = False,
         workers: int | None = None, scheduler: str | None = None, limits: Limits = Limits(),
         progress: bool = True, template: Template | None = None) -> Summary:
@@ -96,6 +114,7 @@ def run(assignment: str, root: Path | None = None, only: list[str] | None = None
         outcomes = executors.local(todo, template, limits, workers)
         where = f"{workers} local worker(s)"
     if progress:
+        print(isolation(limits, scheduler))
         print(f"{assignment}: grading {len(todo)} submission(s) on {where}; "
               f"{len(summary.skipped)} unchanged since last time (use --force to re-grade them)")
     bar = tqdm(total=len(todo), unit="submission", disable=not progress, dynamic_ncols=True)

@@ -58,7 +58,7 @@ def sanitize(name: str) -> str:
     return re.sub(r"[^a-z0-9_.-]+", "_", ascii_name.lower()).strip("._-")[:64]
 
 
-def read_entries(source: Path, report: Report) -> list[Entry]:
+def read_entries(source: Path, report: Report, notebook_files: set[str]) -> list[Entry]:
     source = Path(source)
     entries = []
     if source.is_file() and zipfile.is_zipfile(source):
@@ -83,8 +83,9 @@ def read_entries(source: Path, report: Report) -> list[Entry]:
             entries.append(Entry(parts, path.read_bytes(), path.stat().st_mtime))
     else:
         raise SystemExit(f"{source} is neither a folder nor a zip file")
-    # A zip holding one folder that holds everything: look inside it.
-    while entries and len({e.parts[0] for e in entries}) == 1 and all(len(e.parts) > 2 for e in entries):
+    # A zip holding one folder that holds everything (not one student's folder): look inside it.
+    while (entries and len({e.parts[0] for e in entries}) == 1 and all(len(e.parts) > 1 for e in entries)
+           and not any(len(e.parts) == 2 and e.parts[1] in notebook_files for e in entries)):
         entries = [Entry(e.parts[1:], e.data, e.mtime) for e in entries]
     return entries
 
@@ -109,7 +110,7 @@ def owner(entry: Entry, assignment: str, notebooks: list[str]) -> tuple[str, Pur
 def collect(source: Path, assignment: str, root: Path, notebooks: list[str]) -> Report:
     report = Report()
     chosen: dict[tuple[str, str], tuple[Entry, str]] = {}
-    for entry in read_entries(source, report):
+    for entry in read_entries(source, report, {f"{n}.ipynb" for n in notebooks}):
         raw, path = owner(entry, assignment, notebooks)
         student = sanitize(raw)
         where = "/".join(entry.parts)

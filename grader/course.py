@@ -162,8 +162,9 @@ def template(assignment: str, root: Path | None = None):
     source = Path(root or ROOT) / "solutions" / assignment
     with tempfile.TemporaryDirectory(prefix="template-") as tmp:
         shutil.copytree(source, Path(tmp) / "solutions" / assignment)
-        generate_release(assignment, Path(tmp))
+        release = generate_release(assignment, Path(tmp))
         gradebook = (Path(tmp) / "gradebook.db").read_bytes()
+        notebooks = {p.name: p.read_bytes() for p in sorted(release.glob("*.ipynb"))}
     ignore = list(load_config().CourseDirectory.ignore) + ["*.ipynb"]
     files = {p.relative_to(source).as_posix(): p.read_bytes() for p in sorted(source.rglob("*"))
              if p.is_file() and not any(fnmatch.fnmatch(part, pat) for part in p.relative_to(source).parts
@@ -175,4 +176,4 @@ def template(assignment: str, root: Path | None = None):
     for name, data in files.items():
         digest.update(name.encode() + data)
     return Template(assignment, tuple(sorted(p.stem for p in source.glob("*.ipynb"))), frozenset(exercise_cells),
-                    gradebook, files, digest.hexdigest())
+                    gradebook, files, digest.hexdigest(), notebooks)

@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
 
-from . import course
+from . import course, scan
 
 # Every submission ends with one of these; the export and the report show it.
 STATUSES = {
@@ -46,6 +46,8 @@ class Limits:
     max_file_mb: int = 256  # largest file the kernel may write
     threads: int = 1  # math-library threads per kernel (workers x threads = cores is the fastest)
     run_all_cells: bool = False  # True: also run the cells after the last graded one (as plain nbgrader)
+    keras_backend: str | None = None  # KERAS_BACKEND of the kernels (default: inherited, else tensorflow)
+    network: bool = False  # False: kernels run in an empty network namespace where Linux allows it
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class Template:
     gradebook: bytes
     files: dict[str, bytes]  # the source folder's other files (pictures, sample photo), by relative path
     digest: str
+    release: dict[str, bytes] = field(default_factory=dict)  # the student version of each notebook
 
 
 @dataclass(frozen=True)
@@ -117,32 +120,62 @@ def _safe_path(name: str) -> PurePosixPath:
     return path
 
 
-def precheck(job: Job, template: Template) -> tuple[str, str] | None:
-    """(status, message) when the submission cannot be graded at all, else None."""
+class Ungradable(Exception):
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _drop_duplicate_grade_cells(nb) -> list[str]:
+    """Keep the first cell of each grade id; copies become ordinary cells. (nbgrader 0.9 crashes on a
+    duplicated test cell and fails the whole submission.)"""
+    seen, flags = set(), []
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id is None:
+            continue
+        if grade_id in seen:
+            del cell.metadata["nbgrader"]
+            flags.append(f"a copy of graded cell {grade_id} was ignored")
+        seen.add(grade_id)
+    return flags
+
+
+def prepare(job: Job, template: Template) -> tuple[dict[str, bytes], list[str]]:
+    """The files to grade and what was fixed on the way; raises Ungradable when nothing can be graded."""
     import nbformat
 
+    files, flags = dict(job.files), []
     notebooks = {n for n in job.files if n.endswith(".ipynb")}
     for name in template.notebooks:
         filename = f"{name}.ipynb"
         if filename not in job.files:
             found = ", ".join(sorted(notebooks)) or "no notebook at all"
-            return "invalid", f"{filename} is missing from the submission (found: {found})"
+            raise Ungradable("invalid", f"{filename} is missing from the submission (found: {found})")
         raw = job.files[filename]
         if not raw.strip():
-            return "unreadable", f"{filename} is an empty file"
+            raise Ungradable("unreadable", f"{filename} is an empty file")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
-            return "unreadable", f"{filename} is not UTF-8 text ({e.reason} at byte {e.start})"
+            raise Ungradable("unreadable", f"{filename} is not UTF-8 text ({e.reason} at byte {e.start})") from None
         try:
             nb = nbformat.reads(text, as_version=4)
         except Exception as e:  # nbformat raises several types for broken JSON or structure
-            return "unreadable", f"{filename} is not a readable notebook: {str(e).splitlines()[0][:200]}"
+            raise Ungradable("unreadable", f"{filename} is not a readable notebook: "
+                                           f"{str(e).splitlines()[0][:200]}") from None
         ids = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.get("cells", [])}
         if not ids & template.exercise_cells:
-            return "invalid", (f"{filename} holds none of this assignment's exercise cells "
-                               f"({', '.join(sorted(template.exercise_cells))}): another assignment's notebook?")
-    return None
+            raise Ungradable("invalid", f"{filename} holds none of this assignment's exercise cells "
+                                        f"({', '.join(sorted(template.exercise_cells))}): another assignment's notebook?")
+        flags += scan.scan_notebook(nb)
+        if filename in template.release:
+            flags += scan.tampered_cells(nb, nbformat.reads(template.release[filename].decode(), as_version=4))
+        fixed = _drop_duplicate_grade_cells(nb)
+        if fixed:
+            flags += fixed
+            files[filename] = nbformat.writes(nb).encode()
+    return files, flags
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -180,12 +213,14 @@ def _write_kernelspec(folder: Path, report: Path, limits: Limits) -> None:
     spec.mkdir(parents=True)
     argv = [sys.executable, "-m", "grader.sandbox", "--report", str(report), "--memory-mb", str(limits.memory_mb),
             "--cpu-seconds", str(limits.submission_timeout * max(1, limits.threads)),
-            "--max-file-mb", str(limits.max_file_mb), "--",
+            "--max-file-mb", str(limits.max_file_mb), *([] if limits.network else ["--no-network"]), "--",
             sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     threads = str(limits.threads)
     env = {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads, "OMP_NUM_THREADS": threads,
            "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "TF_CPP_MIN_LOG_LEVEL": "3",
            "MPLBACKEND": "agg"}
+    if limits.keras_backend:
+        env["KERAS_BACKEND"] = limits.keras_backend
     (spec / "kernel.json").write_text(json.dumps(
         {"argv": argv, "display_name": "ResNet course grading", "language": "python", "env": env}))
 
@@ -220,12 +255,19 @@ def cell_messages(nb) -> dict[str, str]:
             continue
         for output in cell.get("outputs", []):
             if output.output_type == "error":
-                messages[meta["grade_id"]] = _first_line(f"{output.ename}: {output.evalue}")
+                messages[meta["grade_id"]] = f"{output.ename}: {output.evalue}"[:2000]
                 break
             if output.get("name") == "stderr":
                 messages[meta["grade_id"]] = "wrote to stderr: " + _first_line(output.get("text", ""))
                 break
     return messages
+
+
+def timed_out_cells(nb) -> list[str]:
+    """Grade ids (or cell numbers) of the cells nbgrader interrupted at the cell time limit."""
+    return [cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"#{i + 1}"
+            for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+            and any(o.output_type == "error" and o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", []))]
 
 
 def _kernel_end(report: Path) -> str:
@@ -272,22 +314,26 @@ def grade(job: Job, template: Template, limits: Limits = Limits()) -> Outcome:
 def _grade(job: Job, template: Template, limits: Limits, outcome: Outcome) -> None:
     from nbgrader.api import Gradebook
 
-    problem = precheck(job, template)
-    if problem:
-        outcome.status, outcome.message = problem
+    try:
+        files, outcome.flags = prepare(job, template)
+    except Ungradable as e:
+        outcome.status, outcome.message = e.status, e.message
         return
     _become_subreaper()
     assignment, student = template.assignment, job.student
-    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
+    # The scratch gradebook lives apart from the scratch course, under a random name, so student code that
+    # walks up from its working folder does not find it.
+    with tempfile.TemporaryDirectory(prefix="grade-") as tmp, tempfile.TemporaryDirectory(prefix="gb-") as db_dir:
         root = Path(tmp)
-        (root / "gradebook.db").write_bytes(template.gradebook)
+        gradebook = Path(db_dir) / f"{os.urandom(8).hex()}.db"
+        gradebook.write_bytes(template.gradebook)
         for name, data in template.files.items():
             target = root / "solutions" / assignment / _safe_path(name)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         (root / "solutions" / assignment).mkdir(parents=True, exist_ok=True)
         folder = root / "submitted" / student / assignment
-        for name, data in job.files.items():
+        for name, data in files.items():
             target = folder / _safe_path(name)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
@@ -298,6 +344,7 @@ def _grade(job: Job, template: Template, limits: Limits, outcome: Outcome) -> No
         os.environ["JUPYTER_PATH"] = str(root)
 
         config = _config(root, limits)
+        config.CourseDirectory.db_url = f"sqlite:///{gradebook}"
         course.kernel_environment()
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
@@ -328,7 +375,7 @@ def _grade(job: Job, template: Template, limits: Limits, outcome: Outcome) -> No
             path = graded / f"{name}.ipynb"
             outcome.autograded[f"{name}.ipynb"] = path.read_bytes()
             outcome.messages.update(cell_messages(nbformat.reads(path.read_text(), as_version=4)))
-        timeouts = [g for g, m in outcome.messages.items() if m.startswith("CellTimeoutError")]
+            outcome.flags += [f"cell {where} ran past the {limits.cell_timeout} s cell limit"
+                              for where in timed_out_cells(nbformat.reads(path.read_text(), as_version=4))]
         outcome.status = "graded"
-        if timeouts:
-            outcome.message = f"cell(s) {', '.join(timeouts)} ran past the {limits.cell_timeout} s cell limit"
+        outcome.message = "; ".join(outcome.flags)

@@ -63,6 +63,16 @@ def _cell_score(rec: dict, cell: str) -> float | None:
     return None
 
 
+def headline(message: str) -> str:
+    """The line of a check's message that names the mistake (not the header naming the test case)."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return lines[1].lstrip("- ")
+    return lines[0]
+
+
 def _table(headers: list[str], rows: list[list]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
@@ -89,8 +99,16 @@ def build(assignment: str, out_dir: Path, root: Path | None = None) -> Path:
         return f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(images[name]).decode()}">'
 
     statuses = Counter(r["status"] for r in table)
-    failures = Counter((cell, message) for r in records.values() for cell, message in r.get("messages", {}).items())
-    failures.update((r["status"], r["message"]) for r in records.values() if r["status"] != "graded")
+    failures, where = Counter(), {}
+    for rec in records.values():
+        mine: dict[str, set] = {}
+        for cell, message in rec.get("messages", {}).items():
+            mine.setdefault(headline(message), set()).add(cell)
+        if rec["status"] != "graded":
+            mine.setdefault(headline(rec["message"]), set()).add(rec["status"])
+        failures.update(list(mine))  # a student counts once per mistake, however many checks it failed
+        for text, cells in mine.items():
+            where.setdefault(text, set()).update(cells)
     slowest = sorted(records.values(), key=lambda r: -r["wall_s"])[:10]
     flagged = [(s, "; ".join(r["flags"])) for s, r in sorted(records.items()) if r.get("flags")]
     totals = [float(r["total"]) for r in table if r["total"] != ""]
@@ -106,8 +124,8 @@ def build(assignment: str, out_dir: Path, root: Path | None = None) -> Path:
         "<h2>Scores</h2>", img("scores.png"),
         "<h2>Checks</h2>", img("checks.png"),
         "<h2>Most frequent failures</h2>",
-        _table(["students", "check (or status)", "message"],
-               [[n, cell, message] for (cell, message), n in failures.most_common(15)]),
+        _table(["students", "message", "checks (or status)"],
+               [[n, text, ", ".join(sorted(where[text]))] for text, n in failures.most_common(15)]),
         "<h2>Slowest submissions</h2>", img("times.png"),
         _table(["student", "status", "wall s", "CPU s", "kernel memory MB"],
                [[r["student"], r["status"], f"{r['wall_s']:.1f}", f"{r['cpu_s']:.1f}", f"{r['kernel_rss_mb']:.0f}"]

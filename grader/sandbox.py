@@ -1,7 +1,7 @@
 """Start one grading kernel under resource limits and say how it ended.
 
     python -m grader.sandbox --report FILE [--cpu-seconds N] [--memory-mb N] [--max-processes N]
-                             [--max-file-mb N] -- <kernel command>
+                             [--max-file-mb N] [--no-network] -- <kernel command>
 
 The kernelspec written for each graded submission (grader.execute) points here. This process forks; the
 child sets the limits (inherited by everything the student's code starts) and becomes the kernel; the
@@ -42,6 +42,41 @@ def apply_limits(args) -> None:
         _limit(resource.RLIMIT_FSIZE, args.max_file_mb * MB)
 
 
+def die_with_parent() -> None:
+    """Linux: be killed when the parent dies, so a grader killed midway leaves no kernel running."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
+CLONE_NEWNET = 0x40000000
+
+
+def cut_network() -> bool:
+    """Linux: move into a new, empty network namespace (no interface but a down loopback). The kernel talks
+    to nbgrader over Unix sockets, which still work. Needs root or unprivileged user namespaces."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET) == 0
+
+
+def network_isolation_available() -> bool:
+    """Whether cut_network works here (tried in a throw-away child process)."""
+    if not hasattr(os, "fork") or not sys.platform.startswith("linux"):
+        return False
+    child = os.fork()
+    if child == 0:
+        os._exit(0 if cut_network() else 1)
+    _, status = os.waitpid(child, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 def describe(status: int) -> dict:
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
@@ -56,15 +91,20 @@ def main(argv=None) -> int:
     parser.add_argument("--memory-mb", type=int)
     parser.add_argument("--max-processes", type=int)
     parser.add_argument("--max-file-mb", type=int)
+    parser.add_argument("--no-network", action="store_true")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no kernel command after --")
 
+    die_with_parent()
     child = os.fork()
     if child == 0:
         try:
+            die_with_parent()
+            if args.no_network:
+                cut_network()  # the coordinator checked (and warned) whether this works here
             apply_limits(args)
             os.execvp(command[0], command)
         finally:

@@ -1,16 +1,15 @@
 """The assignment through the real nbgrader path with the project's config: release, autograde, leaks.
 
-One session-scoped scratch course grades three submissions once (the solution, the untouched release, and a
-copy with exactly one exercise wrong); the tests read its results.
+The session fixture conftest.plain_nbgrader grades three submissions once with plain nbgrader (the solution,
+the untouched release, a copy with exactly one exercise wrong); the tests read its results.
 """
 
 import re
 
 import nbformat
-import pytest
 
 from grader import course
-from tests.corpus.mutants import CELLS, MUTANTS, SOURCE, apply_edits
+from tests.corpus.mutants import CELLS, MUTANTS
 
 ASSIGNMENT = "resnet50"
 NOTEBOOK = "Residual_Networks.ipynb"
@@ -18,69 +17,47 @@ ROOT = course.ROOT
 ONE_WRONG = next(m for m in MUTANTS if m.name == "identity-shortcut-missing")
 
 
-def notebook_with_mutant(mutant) -> str:
-    nb = nbformat.read(SOURCE, as_version=4)
-    for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == mutant.exercise:
-            cell.source = apply_edits(cell.source, mutant.edits, mutant.name)
-    return nbformat.writes(nb)
-
-
-@pytest.fixture(scope="session")
-def graded():
-    with course.scratch_course(ASSIGNMENT) as root:
-        release = course.generate_release(ASSIGNMENT, root)
-        fresh = {p.relative_to(release): p.read_bytes() for p in release.rglob("*") if p.is_file()}
-        course.submit(root, ASSIGNMENT, "solution", {NOTEBOOK: root / "solutions" / ASSIGNMENT / NOTEBOOK})
-        course.submit(root, ASSIGNMENT, "untouched", {NOTEBOOK: release / NOTEBOOK})
-        course.submit(root, ASSIGNMENT, "one_wrong", {NOTEBOOK: notebook_with_mutant(ONE_WRONG)})
-        scores = {s: course.autograde(ASSIGNMENT, s, root) for s in ("solution", "untouched", "one_wrong")}
-        autograded = {s: nbformat.read(root / "autograded" / s / ASSIGNMENT / NOTEBOOK, as_version=4)
-                      for s in scores}
-        yield {"fresh_release": fresh, "scores": scores, "autograded": autograded}
-
-
 def points_per_cell() -> dict[str, float]:
     return course.cell_points(ASSIGNMENT)
 
 
-def test_solution_scores_full_marks(graded):
-    score = graded["scores"]["solution"]
+def test_solution_scores_full_marks(plain_nbgrader):
+    score = plain_nbgrader["scores"]["solution"]
     assert score.cells == points_per_cell()
     assert score.score == score.max_score == 30
 
 
-def test_untouched_release_scores_zero(graded):
-    score = graded["scores"]["untouched"]
+def test_untouched_release_scores_zero(plain_nbgrader):
+    score = plain_nbgrader["scores"]["untouched"]
     assert score.score == 0 and set(score.cells) == set(points_per_cell())
 
 
-def test_one_wrong_exercise_loses_exactly_its_points(graded):
-    score, points = graded["scores"]["one_wrong"], points_per_cell()
+def test_one_wrong_exercise_loses_exactly_its_points(plain_nbgrader):
+    score, points = plain_nbgrader["scores"]["one_wrong"], points_per_cell()
     for cell, value in score.cells.items():
         expected = 0 if cell in CELLS[ONE_WRONG.exercise] else points[cell]
         assert value == expected, cell
 
 
-def test_correct_test_cells_write_nothing_to_stderr(graded):
-    for cell in graded["autograded"]["solution"].cells:
+def test_correct_test_cells_write_nothing_to_stderr(plain_nbgrader):
+    for cell in plain_nbgrader["autograded"]["solution"].cells:
         if cell.metadata.get("nbgrader", {}).get("grade"):
             assert not [o for o in cell.outputs if o.get("name") == "stderr" or o.output_type == "error"]
 
 
-def test_the_visible_check_explains_the_wrong_exercise(graded):
-    nb = graded["autograded"]["one_wrong"]
+def test_the_visible_check_explains_the_wrong_exercise(plain_nbgrader):
+    nb = plain_nbgrader["autograded"]["one_wrong"]
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "identity_block_structure")
     error = next(o for o in cell.outputs if o.output_type == "error")
     assert "shortcut is missing" in error["evalue"]
 
 
-def test_committed_release_is_what_nbgrader_generates(graded):
+def test_committed_release_is_what_nbgrader_generates(plain_nbgrader):
     committed_dir = ROOT / "assignments" / ASSIGNMENT
     committed = {p.relative_to(committed_dir): p.read_bytes() for p in committed_dir.rglob("*") if p.is_file()}
-    assert committed.keys() == graded["fresh_release"].keys()
+    assert committed.keys() == plain_nbgrader["fresh_release"].keys()
     for path, content in committed.items():
-        assert content == graded["fresh_release"][path], f"{path} differs from a fresh generate_assignment"
+        assert content == plain_nbgrader["fresh_release"][path], f"{path} differs from a fresh generate_assignment"
 
 
 SOLUTION_MARKERS = ["BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "from grader", "hidden.", "X_shortcut = layers.Conv2D",

@@ -1,0 +1,176 @@
+"""Broken and hostile submissions, each with the outcome it must get: a status, the points it may earn, and
+(for a dead kernel or an unreadable file) what the message must say. They are graded in the same run as the
+rest of the synthetic class, so every other student's grade is checked to be unaffected.
+"""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+
+from .classroom import NOTEBOOK, RELEASE, Submission, _full, student_notebook
+from .mutants import CELLS, MUTANTS, solution_sources, sources_for
+
+EVERYTHING = tuple(CELLS)
+LISTENER_PORT = 47613  # tests/corpus/grading.py listens here while the class is graded
+SHORTCUT_MISSING = next(m for m in MUTANTS if m.name == "identity-shortcut-missing")
+
+
+WRITE_ATTEMPTS = """import os
+for target in ['../../../gradebook.db', '../../../../gradebook.db', '../../../submitted/solution/resnet50/Residual_Networks.ipynb']:
+    try:
+        with open(target, 'wb') as f:
+            f.write(b'overwritten by a student')
+    except OSError as e:
+        print('could not write', target, e)
+"""
+
+
+def _release() -> nbformat.NotebookNode:
+    return nbformat.read(RELEASE, as_version=4)
+
+
+def _test_cells(nb):
+    return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+
+
+def _with_prefix(exercise: str, code: str, wrong: bool = False) -> bytes:
+    """The solution, with `code` run at the top of one exercise cell (before its function is defined)."""
+    sources = sources_for(SHORTCUT_MISSING) if wrong else solution_sources()
+    sources[exercise] = code + "\n" + sources[exercise]
+    return student_notebook(sources)
+
+
+def _edit_release(edit) -> bytes:
+    nb = _release()
+    edit(nb)
+    return nbformat.writes(nb).encode()
+
+
+def _tag_tests(nb):
+    for cell in _test_cells(nb):
+        cell.metadata["tags"] = ["skip-execution", "raises-exception"]
+
+
+def _delete_tests(nb):
+    nb.cells = [c for c in nb.cells if c not in _test_cells(nb)]
+
+
+def _edit_tests(nb):
+    for cell in _test_cells(nb):
+        cell.source = "pass"
+
+
+def _duplicate_test(nb):
+    first = _test_cells(nb)[0]
+    nb.cells.insert(nb.cells.index(first) + 1, nbformat.from_dict(json.loads(json.dumps(first))))
+
+
+def _retype_tests(nb):
+    for cell in _test_cells(nb):
+        cell.cell_type = "markdown"
+        cell.pop("outputs", None)
+        cell.pop("execution_count", None)
+
+
+def build(points: dict[str, float]) -> list[Submission]:
+    zero, full = _full(points, ()), _full(points, EVERYTHING)
+    without = {e: _full(points, tuple(x for x in EVERYTHING if x != e)) for e in EVERYTHING}
+    # A block whose cell never finished is undefined: its cells score 0, the other block's keep their points
+    # (the ResNet50 cells may go either way: the model cannot be built without the block).
+    undefined = {e: {c: v for c, v in without[e].items() if c not in CELLS["resnet50"]} for e in EVERYTHING}
+    lost_identity = without["identity_block"]  # the wrong block loses its cells, nothing else
+    other = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('week 1: hello')")])
+    cases = [
+        # The kernel dies: nothing is earned and the status names the cause.
+        Submission("hostile-os-exit", "hostile", {NOTEBOOK: _with_prefix("resnet50", "import os\nos._exit(3)")},
+                   None, status="kernel_died", message=r"exited with code 3"),
+        Submission("hostile-segfault", "hostile",
+                   {NOTEBOOK: _with_prefix("convolutional_block", "import ctypes\nctypes.string_at(0)")},
+                   None, status="kernel_died", message=r"SIGSEGV"),
+        # Limits: a huge allocation fails inside the kernel; an endless cell is interrupted; both lose only
+        # the exercise whose cell misbehaved.
+        Submission("hostile-20gb-allocation", "hostile",
+                   {NOTEBOOK: _with_prefix("convolutional_block", "hog = bytearray(20 * 1024**3)")},
+                   undefined["convolutional_block"]),
+        Submission("hostile-infinite-loop", "hostile",
+                   {NOTEBOOK: _with_prefix("identity_block", "while True:\n    pass")}, undefined["identity_block"]),
+        Submission("hostile-stderr-flood", "hostile",
+                   {NOTEBOOK: _with_prefix("identity_block", "import sys\nfor i in range(200000):\n"
+                                           "    print('noise', i, file=sys.stderr)")}, full),
+        Submission("hostile-huge-output", "hostile",
+                   {NOTEBOOK: _with_prefix("identity_block", "for i in range(300000):\n    print('line', i)")}, full),
+        # Network: a connection to a listener the test suite runs on this machine must not arrive.
+        Submission("hostile-network", "hostile", {NOTEBOOK: _with_prefix(
+            "identity_block", "import socket\ntry:\n    socket.create_connection(('127.0.0.1', "
+            f"{LISTENER_PORT}), timeout=3).sendall(b'leak')\nexcept OSError as e:\n    print('no network:', e)")},
+                   full, message=r"opens network connections"),
+        # Writing where grades and other students' work live: the attempts land in this submission's own
+        # scratch copy (or fail), the real course and gradebook stay intact (checksummed by the tests).
+        Submission("hostile-write-course-files", "hostile", {NOTEBOOK: _with_prefix("identity_block", WRITE_ATTEMPTS)},
+                   full, message=r"names a grading file"),
+        # Files that are not this assignment's notebook.
+        Submission("broken-corrupted-json", "hostile", {NOTEBOOK: RELEASE.read_bytes()[:5000]}, None,
+                   status="unreadable", message=r"not a readable notebook"),
+        Submission("broken-empty-file", "hostile", {NOTEBOOK: b""}, None, status="unreadable", message=r"empty"),
+        Submission("broken-not-utf8", "hostile", {NOTEBOOK: "café".encode("latin-1") * 100}, None,
+                   status="unreadable", message=r"not UTF-8"),
+        Submission("broken-other-assignment", "hostile", {NOTEBOOK: nbformat.writes(other).encode()}, None,
+                   status="invalid", message=r"none of this assignment's exercise cells"),
+        Submission("broken-wrong-file-name", "hostile", {"Residual_Networks (1).ipynb": student_notebook(solution_sources())},
+                   full),  # collect renames a lone notebook
+        Submission("broken-two-wrong-names", "hostile",
+                   {"draft.ipynb": RELEASE.read_bytes(), "final.ipynb": student_notebook(solution_sources())},
+                   None, status="invalid", message=r"Residual_Networks.ipynb is missing"),
+        # Test cells tampered with: nbgrader restores them (with the course config) and grades the code.
+        Submission("tamper-skip-execution-tags", "hostile", {NOTEBOOK: _edit_release(_tag_tests)}, zero,
+                   message=r"tagged raises-exception, skip-execution \(ignored"),
+        Submission("tamper-deleted-test-cells", "hostile", {NOTEBOOK: _edit_release(_delete_tests)}, zero,
+                   message=r"locked cell identity_block_structure was deleted"),
+        Submission("tamper-edited-test-cells", "hostile", {NOTEBOOK: _edit_release(_edit_tests)}, zero,
+                   message=r"locked cell resnet50_model was edited"),
+        Submission("tamper-duplicated-test-cell", "hostile", {NOTEBOOK: _edit_release(_duplicate_test)}, None,
+                   message=r"a copy of graded cell \w+ was ignored"),
+        Submission("tamper-retyped-test-cells", "hostile", {NOTEBOOK: _edit_release(_retype_tests)}, None,
+                   message=r"locked cell \w+ was changed to markdown"),
+        # Changing the judges from the student's cells: a wrong identity block must still lose its points,
+        # and the code is flagged for review.
+        Submission("tamper-patch-numpy", "hostile", {NOTEBOOK: _with_prefix(
+            "identity_block", "import numpy\nnumpy.allclose = lambda *a, **k: True\n"
+            "numpy.testing.assert_allclose = lambda *a, **k: None", wrong=True)}, lost_identity,
+                   message=r"assigns numpy.allclose"),
+        Submission("tamper-patch-checks", "hostile", {NOTEBOOK: _with_prefix(
+            "identity_block", "from resnet_course import checks as c\nc.check_identity_block = lambda *a, **k: None\n"
+            "c.check_block_values = lambda *a, **k: None", wrong=True)}, lost_identity,
+                   message=r"assigns c.check_identity_block"),
+        Submission("tamper-patch-keras", "hostile", {NOTEBOOK: _with_prefix(
+            "identity_block", "keras.Model.count_params = lambda self: 23_600_006", wrong=True)}, lost_identity,
+                   message=r"assigns keras.Model.count_params"),
+        Submission("tamper-sys-modules", "hostile", {NOTEBOOK: _with_prefix(
+            "identity_block", "import sys, types\nsys.modules['grader.hidden'] = types.ModuleType('fake')",
+            wrong=True)}, lost_identity, message=r"edits sys.modules"),
+        Submission("tamper-swallow-exceptions", "hostile", {NOTEBOOK: _with_prefix(
+            "identity_block", "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)", wrong=True)},
+                   lost_identity, message=r"swallows exceptions globally"),
+        Submission("tamper-read-hidden-tests", "hostile", {NOTEBOOK: _with_prefix(
+            "identity_block", "import grader.hidden\nsecret = open(grader.hidden.__file__).read()", wrong=True)},
+                   lost_identity, message=r"imports the instructor's grader package"),
+        # A wrong block that prints the visible check's expected values cannot pass the hidden cases.
+        Submission("tamper-hard-coded-visible-output", "hostile", {NOTEBOOK: _hard_coded()}, without["identity_block"]),
+    ]
+    for case in cases:
+        if case.expected is None:
+            case.expected = zero if case.status == "graded" else None
+    return cases
+
+
+def _hard_coded() -> bytes:
+    """identity_block ignores its layers and returns the visible check's stored expected output."""
+    sources = solution_sources()
+    sources["identity_block"] = (
+        "def identity_block(X, f, filters, initializer=random_uniform):\n"
+        "    from resnet_course import checks\n"
+        "    return keras.ops.convert_to_tensor(checks.stored_expected()['identity_inference'])\n")
+    return student_notebook(sources)
+
