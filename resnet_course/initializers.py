@@ -61,3 +61,28 @@ class ShapeKeyed(keras.initializers.Initializer):
 
     def get_config(self):
         return {"seed": self.seed}
+
+
+# --- Dense networks (the "Why residual networks?" notebook): each layer's values also depend on its position ---
+
+
+def dense_weights(n_in: int, n_out: int, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel (n_in, n_out) and bias (n_out,) of the index-th Dense layer from the input (float64).
+
+    The position is part of the key, so two Dense layers of the same shape get different numbers: a learner
+    who reuses one layer twice, or applies them in another order, gets different outputs.
+    """
+    kernel = pattern((n_in, n_out), salt=20 + 3 * index) * glorot_limit((n_in, n_out))
+    bias = 0.1 * pattern((n_out,), salt=21 + 3 * index)
+    return kernel, bias
+
+
+def batchnorm_weights(n: int, index: int) -> dict[str, np.ndarray]:
+    """gamma, beta, moving mean and variance of the index-th BatchNormalization from the input (float64)."""
+    base = 500 + 5 * index
+    return {
+        "gamma": 1 + 0.2 * pattern((n,), salt=base),
+        "beta": 0.2 * pattern((n,), salt=base + 1),
+        "moving_mean": 0.2 * pattern((n,), salt=base + 2),
+        "moving_variance": 1 + 0.5 * np.abs(pattern((n,), salt=base + 3)),
+    }
