@@ -128,3 +128,100 @@ def show_prediction(image: np.ndarray, probabilities: np.ndarray):
     ax_bar.set_title(f"prediction: {p.argmax()}")
     fig.tight_layout()
     return fig
+
+
+# --- "Why residual networks?": small images, gradient norms, training error, the identity --------------------------
+
+
+def small_image_pairs(images: np.ndarray, small: np.ndarray, labels: np.ndarray, per_class: int = 1):
+    """Each chosen 64x64 photo beside the small grayscale image the dense networks see."""
+    plt = _plt()
+    chosen = [int(np.flatnonzero(labels == c)[k]) for c in range(NUM_CLASSES) for k in range(per_class)
+              if k < np.count_nonzero(labels == c)]
+    fig, axes = plt.subplots(2, len(chosen), figsize=(1.3 * len(chosen), 2.9), squeeze=False)
+    for j, i in enumerate(chosen):
+        axes[0, j].imshow(images[i])
+        axes[0, j].set_title(f"label {labels[i]}", fontsize=9)
+        axes[1, j].imshow(small[i], cmap="gray")
+        for ax in axes[:, j]:
+            ax.set_xticks([]), ax.set_yticks([])
+    axes[0, 0].set_ylabel("photo", fontsize=9)
+    axes[1, 0].set_ylabel(f"{small.shape[1]}x{small.shape[2]} input", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _depth_colours(depths):
+    plt = _plt()
+    cmap = plt.get_cmap("viridis")
+    depths = sorted(depths)
+    return {d: cmap(0.85 * k / max(1, len(depths) - 1)) for k, d in enumerate(depths)}
+
+
+def gradient_norms(norms: dict, title: str = "Gradient norm per layer"):
+    """Per-layer gradient norms, {(depth, residual): array}: plain nets left, residual nets right, log scale."""
+    plt = _plt()
+    depths = sorted({d for d, _ in norms})
+    colours = _depth_colours(depths)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    for ax, residual in zip(axes, (False, True)):
+        for d in depths:
+            if (d, residual) not in norms:
+                continue
+            values = np.asarray(norms[(d, residual)], dtype=float)
+            ax.plot(np.arange(1, len(values) + 1), np.where(values > 0, values, np.nan), "o-", ms=3,
+                    color=colours[d], label=f"{d} block{'s' if d != 1 else ''} ({len(values)} layers)")
+        ax.set_yscale("log")
+        ax.set_xlabel("Dense layer (1 = next to the input)")
+        ax.set_title(f"{'residual' if residual else 'plain'} networks")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("norm of d loss / d kernel")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def training_error(runs):
+    """Training error per epoch (left) and at the end against depth (right), plain dashed, residual solid."""
+    plt = _plt()
+    depths = sorted({r.depth for r in runs})
+    colours = _depth_colours(depths)
+    fig, (ax_epochs, ax_depth) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for r in runs:
+        epochs = np.arange(1, len(r.train_error) + 1)
+        ax_epochs.plot(epochs, r.train_error, "-" if r.residual else "--", color=colours[r.depth],
+                       label=f"{'residual' if r.residual else 'plain'} {r.depth}")
+    ax_epochs.set_xlabel("epoch")
+    ax_epochs.set_ylabel("training error")
+    ax_epochs.set_ylim(0, 1)
+    ax_epochs.set_title("training error per epoch (dashed: plain, solid: residual)")
+    ax_epochs.grid(alpha=0.3)
+    ax_epochs.legend(fontsize=7, ncol=2)
+    for residual, style in ((False, "s--"), (True, "o-")):
+        chosen = sorted((r for r in runs if r.residual == residual), key=lambda r: r.depth)
+        layers = [2 * r.depth + 2 for r in chosen]
+        ax_depth.plot(layers, [r.final_error for r in chosen], style, label="residual" if residual else "plain")
+    ax_depth.set_xlabel("depth (Dense layers)")
+    ax_depth.set_ylabel("training error after the last epoch")
+    ax_depth.set_ylim(0, 1)
+    ax_depth.set_title("final training error against depth")
+    ax_depth.grid(alpha=0.3)
+    ax_depth.legend()
+    fig.tight_layout()
+    return fig
+
+
+def identity_demo(a: np.ndarray, outputs: dict):
+    """a[l] beside the output of a residual and of a plain block whose last layer is zero."""
+    plt = _plt()
+    panels = [("a[l] (input)", a)] + [(f"{name} block output", out) for name, out in outputs.items()]
+    vmax = max(float(np.abs(p).max()) for _, p in panels) or 1.0
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 2.6))
+    for ax, (name, values) in zip(axes, panels):
+        image = ax.imshow(values, cmap="viridis", vmin=0, vmax=vmax)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("unit")
+    axes[0].set_ylabel("example")
+    fig.colorbar(image, ax=axes, shrink=0.8)
+    return fig
