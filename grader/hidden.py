@@ -18,7 +18,7 @@ import numpy as np
 from resnet_course import checks, graph
 from resnet_course.checks import BlockCase, CheckFailed
 
-from . import reference
+from . import integrity, reference
 from .expected import reference_outputs
 
 REFERENCE_GRAPH = Path(__file__).with_name("resnet50_graph.json")
@@ -41,6 +41,7 @@ REFERENCE_KERAS = {"identity": reference.keras_identity_block, "convolutional": 
 
 def block_structure(fn, kind: str) -> None:
     """The learner's graph equals the reference graph for every hidden case (creation order ignored)."""
+    integrity.verify()
     for case in HIDDEN_CASES[kind]:
         _, learner = checks.check_block_structure(fn, case)
         _, expected = checks.build_block(REFERENCE_KERAS[kind], case)
@@ -51,11 +52,13 @@ def block_structure(fn, kind: str) -> None:
 
 def block_values(fn, kind: str, mode: str) -> None:
     """Outputs in `mode` ('inference' or 'training') match the NumPy reference for every hidden case."""
+    integrity.verify()
     for case in HIDDEN_CASES[kind]:
         checks.check_block_values(fn, case, mode, reference_outputs(case))
 
 
 def resnet50_layout(ResNet50) -> None:
+    integrity.verify()
     checks.assert_resnet50_layout(ResNet50)
     # `classes` must reach the output layer, not be hard-coded to 6 (stand-in blocks: cheap to build).
     _, model, error = checks.record_layout(ResNet50, classes=10)
@@ -74,6 +77,7 @@ def reference_resnet50_graph() -> graph.Node:
 
 def resnet50_model(ResNet50) -> None:
     """With the reference blocks in place, the learner's ResNet50 is the reference graph, parameter for parameter."""
+    integrity.verify()
     with checks.blocks_replaced(ResNet50, reference.keras_identity_block, reference.keras_convolutional_block):
         try:
             model = ResNet50(input_shape=(64, 64, 3), classes=6)

@@ -64,7 +64,9 @@ def _edit_tests(nb):
 
 def _duplicate_test(nb):
     first = _test_cells(nb)[0]
-    nb.cells.insert(nb.cells.index(first) + 1, nbformat.from_dict(json.loads(json.dumps(first))))
+    copy = nbformat.from_dict(json.loads(json.dumps(first)))
+    copy["id"] = "copied-test-cell"
+    nb.cells.insert(nb.cells.index(first) + 1, copy)
 
 
 def _retype_tests(nb):
@@ -80,7 +82,8 @@ def build(points: dict[str, float]) -> list[Submission]:
     # A block whose cell never finished is undefined: its cells score 0, the other block's keep their points
     # (the ResNet50 cells may go either way: the model cannot be built without the block).
     undefined = {e: {c: v for c, v in without[e].items() if c not in CELLS["resnet50"]} for e in EVERYTHING}
-    lost_identity = without["identity_block"]  # the wrong block loses its cells, nothing else
+    # The wrong block must lose its cells; patching the judges may cost the rest too (grader.integrity).
+    lost_identity = {c: 0.0 for c in CELLS["identity_block"]}
     other = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('week 1: hello')")])
     cases = [
         # The kernel dies: nothing is earned and the status names the cause.
