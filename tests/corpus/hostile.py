@@ -13,7 +13,17 @@ from .classroom import NOTEBOOK, RELEASE, Submission, _full, student_notebook
 from .mutants import CELLS, MUTANTS, solution_sources, sources_for
 
 EVERYTHING = tuple(CELLS)
-LISTENER_PORT = 47613  # tests/corpus/grading.py listens here while the class is graded
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+LISTENER_PORT = _free_port()  # tests/corpus/grading.py listens here while the class is graded
 SHORTCUT_MISSING = next(m for m in MUTANTS if m.name == "identity-shortcut-missing")
 
 
