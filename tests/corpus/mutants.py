@@ -43,8 +43,9 @@ class Variant:
         return self.cells or tuple(CELLS[self.exercise])
 
 
-def solution_sources() -> dict[str, str]:
-    nb = json.loads(SOURCE.read_text())
+def solution_sources(source: Path = SOURCE) -> dict[str, str]:
+    """{grade id: source} of the solution cells of a source notebook."""
+    nb = json.loads(Path(source).read_text())
     out = {}
     for cell in nb["cells"]:
         meta = cell["metadata"].get("nbgrader", {})

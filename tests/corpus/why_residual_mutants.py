@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import mutants as resnet50_mutants
+
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "solutions" / "why_residual" / "Why_Residual_Networks.ipynb"
 CELLS = {
@@ -173,12 +175,7 @@ def notebook() -> dict:
 
 
 def solution_sources() -> dict[str, str]:
-    out = {}
-    for cell in notebook()["cells"]:
-        meta = cell["metadata"].get("nbgrader", {})
-        if meta.get("solution"):
-            out[meta["grade_id"]] = "".join(cell["source"])
-    return out
+    return resnet50_mutants.solution_sources(SOURCE)
 
 
 def apply_edits(source: str, edits, name: str) -> str:
