@@ -60,7 +60,7 @@ def autograde(args) -> int:
 
     limits = Limits(cell_timeout=args.cell_timeout, submission_timeout=args.timeout, memory_mb=args.memory_mb,
                     threads=args.threads, run_all_cells=args.run_all_cells, keras_backend=args.backend,
-                    network=args.allow_network)
+                    network=args.allow_network, max_processes=args.max_processes)
     summary = grading.run(args.assignment, args.course, only=args.students or None, force=args.force,
                           workers=args.workers, scheduler=args.scheduler, limits=limits)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.statuses.items())) or "nothing to grade"
@@ -120,6 +120,9 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=int, default=600, help="wall-clock seconds per submission (default 600)")
     p.add_argument("--memory-mb", type=int, default=8192, help="memory per student kernel (default 8192)")
     p.add_argument("--threads", type=int, default=1, help="math threads per kernel (default 1)")
+    p.add_argument("--max-processes", type=int, default=512,
+                   help="processes and threads per kernel (default 512); a kernel with a quarter of that in "
+                        "processes is a fork bomb and is killed (where kernels get a user id of their own, see README)")
     p.add_argument("--backend", choices=["tensorflow", "torch", "jax"],
                    help="Keras backend of the grading kernels (default: KERAS_BACKEND, else tensorflow)")
     p.add_argument("--allow-network", action="store_true", help="let student code use the network (default: cut)")

@@ -8,6 +8,7 @@ Dask) with a progress bar, and record each outcome as it arrives.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -64,21 +65,32 @@ def ensure_released(assignment: str, root: Path, db_url: str) -> None:
 
 
 def isolation(limits: Limits, scheduler: str | None) -> str:
-    """One line on what confines student code here; a missing mechanism is said, not skipped silently."""
+    """What confines student code here; a missing mechanism is said, not skipped silently."""
+    from .execute import confinement
     from .sandbox import network_isolation_available
 
-    parts = [f"kernels limited to {limits.memory_mb} MB, {limits.cell_timeout} s per cell, "
+    lines = [f"kernels limited to {limits.memory_mb} MB, {limits.cell_timeout} s per cell, "
              f"{limits.submission_timeout} s per submission, each in its own scratch course"]
-    if limits.network:
-        parts.append("network allowed (--allow-network)")
-    elif scheduler:
-        parts.append("network cut on workers where Linux allows it")
-    elif network_isolation_available():
-        parts.append("no network")
+    where = "on this machine" if not scheduler else "on this machine (Dask workers check their own)"
+    mode = confinement()
+    if mode == "user":
+        lines.append(f"{where}: each kernel runs as a user id of its own, at most {limits.max_processes} "
+                     "processes, and sees neither the course's instructor folders, the gradebook, the grader's "
+                     "reference nor other submissions (private mount namespace)")
+    elif mode == "namespace":
+        lines.append(f"{where}: kernels see neither the course's instructor folders, the gradebook, the grader's "
+                     "reference nor other submissions (private mount namespace); WARNING: not running as root, so "
+                     "they keep your user id: they can write your other files and the process limit is not set")
     else:
-        parts.append("WARNING: cannot cut the network here (needs Linux namespaces: root or "
-                     "unprivileged user namespaces); student code can reach the network")
-    return "isolation: " + "; ".join(parts)
+        lines.append(f"WARNING {where}: no Linux namespaces (needs root or unprivileged user namespaces): kernels "
+                     "run as you and can read and write what you can; only the resource limits apply")
+    if limits.network:
+        lines.append("network allowed (--allow-network)")
+    elif network_isolation_available():
+        lines.append("no network")
+    else:
+        lines.append("WARNING: cannot cut the network here; student code can reach the network")
+    return "isolation: " + "; ".join(lines)
 
 
 def run(assignment: str, root: Path | None = None, only: list[str] | None = None, force: bool = False,
@@ -87,6 +99,7 @@ def run(assignment: str, root: Path | None = None, only: list[str] | None = None
     from tqdm import tqdm
 
     root = Path(root or course.ROOT)
+    limits = dataclasses.replace(limits, private=tuple(dict.fromkeys([*limits.private, str(root.resolve())])))
     db_url = course.load_config(root).CourseDirectory.db_url
     start = time.monotonic()
     everyone = students(root, assignment)

@@ -10,6 +10,7 @@ gradebook (grader.record).
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import json
 import os
@@ -24,7 +25,8 @@ from pathlib import Path, PurePosixPath
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
 
-from . import course, scan
+from . import course, evidence, scan
+from .preprocessors import JudgeHiddenTests
 
 # Every submission ends with one of these; the export and the report show it.
 STATUSES = {
@@ -48,6 +50,8 @@ class Limits:
     run_all_cells: bool = False  # True: also run the cells after the last graded one (as plain nbgrader)
     keras_backend: str | None = None  # KERAS_BACKEND of the kernels (default: inherited, else tensorflow)
     network: bool = False  # False: kernels run in an empty network namespace where Linux allows it
+    max_processes: int = 512  # processes and threads of one kernel (binds where kernels get their own user id)
+    private: tuple[str, ...] = ()  # course folders whose contents the kernels must not see (besides this repo's)
 
 
 @dataclass(frozen=True)
@@ -208,17 +212,57 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def _write_kernelspec(folder: Path, report: Path, limits: Limits) -> None:
+# grader/ files the hidden test cells import inside the kernel; the rest of grader/ is concealed from it.
+KERNEL_SIDE = {"__init__.py", "hidden.py", "hidden_residual.py", "evidence.py", "integrity.py"}
+
+
+@functools.cache
+def confinement() -> str:
+    """grader.sandbox.mode() on this worker, found once."""
+    from . import sandbox
+
+    return sandbox.mode()
+
+
+def concealed(private: tuple[str, ...] = ()) -> list[str]:
+    """What a kernel must not see: every entry of this repository and of the `private` course folders except
+    what running a notebook needs (the Python environment, the course package, the data set), and the
+    grader's own files but for KERNEL_SIDE."""
+    import resnet_course
+
+    package = Path(__file__).resolve().parent
+    needed = [Path(sys.prefix).resolve(), Path(resnet_course.__file__).resolve().parent, course.ROOT / "datasets",
+              package]
+    hide = []
+    for base in dict.fromkeys([course.ROOT, *(Path(p).resolve() for p in private)]):
+        if not base.is_dir():
+            continue
+        for entry in base.iterdir():
+            entry = entry.resolve()
+            if entry == package:
+                hide += [str(f) for f in sorted(package.iterdir()) if f.name not in KERNEL_SIDE]
+            elif not any(n == entry or entry in n.parents for n in needed) and not entry.name.endswith(".egg-info"):
+                hide.append(str(entry))  # (*.egg-info: the editable install's metadata)
+    return list(dict.fromkeys(hide))
+
+
+def _write_kernelspec(folder: Path, report: Path, limits: Limits, keep: list[Path]) -> None:
     spec = folder / "kernels" / KERNEL_NAME
     spec.mkdir(parents=True)
+    confine = []
+    if confinement() != "limits":
+        confine = ["--confine", *(f"--conceal={p}" for p in concealed(limits.private)),
+                   *(f"--keep={p}" for p in keep)]
+    if confinement() == "user":
+        confine.append(f"--max-processes={limits.max_processes}")
     argv = [sys.executable, "-m", "grader.sandbox", "--report", str(report), "--memory-mb", str(limits.memory_mb),
             "--cpu-seconds", str(limits.submission_timeout * max(1, limits.threads)),
-            "--max-file-mb", str(limits.max_file_mb), *([] if limits.network else ["--no-network"]), "--",
+            "--max-file-mb", str(limits.max_file_mb), *([] if limits.network else ["--no-network"]), *confine, "--",
             sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     threads = str(limits.threads)
     env = {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads, "OMP_NUM_THREADS": threads,
            "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "TF_CPP_MIN_LOG_LEVEL": "3",
-           "MPLBACKEND": "agg"}
+           "MPLBACKEND": "agg", evidence.ENV: str(folder / "evidence")}
     if limits.keras_backend:
         env["KERAS_BACKEND"] = limits.keras_backend
     (spec / "kernel.json").write_text(json.dumps(
@@ -232,12 +276,16 @@ def _config(root: Path, limits: Limits):
     # Unix sockets in the scratch folder instead of TCP ports: nothing listens on the network, and the
     # kernel does not warn that its TCP traffic is unencrypted.
     config.KernelManager.transport = "ipc"
-    config.KernelManager.ip = str(root / "kernel-ipc")
-    if not limits.run_all_cells:
-        from nbgrader.converters import Autograde
+    config.KernelManager.ip = str(root / "ipc" / "kernel")  # a folder of its own: the kernel sees only it
+    from nbgrader.converters import Autograde
 
-        steps = Autograde.class_traits()["autograde_preprocessors"].default()
-        config.Autograde.autograde_preprocessors = [ExecuteGradedCells if s is Execute else s for s in steps]
+    steps = Autograde.class_traits()["autograde_preprocessors"].default()
+    if not limits.run_all_cells:
+        steps = [ExecuteGradedCells if s is Execute else s for s in steps]
+    # The hidden tests' verdicts are given here, outside the kernel, from the evidence it left.
+    steps.insert(1, JudgeHiddenTests)
+    config.Autograde.autograde_preprocessors = steps
+    config.JudgeHiddenTests.evidence_dir = str(root / "evidence")
     return config
 
 
@@ -274,6 +322,9 @@ def _kernel_end(report: Path) -> str:
     if not report.exists():
         return "the kernel stopped responding"
     end = json.loads(report.read_text())
+    if end.get("processes"):
+        return (f"the kernel's code started {end['processes']} processes (a fork bomb?); all of them were killed "
+                "to protect the other submissions")
     if "signal" in end:
         cause = {"SIGKILL": "killed (out of memory, or the per-submission limit)", "SIGXCPU": "CPU-time limit",
                  "SIGSEGV": "segmentation fault", "SIGABRT": "aborted"}.get(end["name"], end["name"])
@@ -340,7 +391,9 @@ def _grade(job: Job, template: Template, limits: Limits, outcome: Outcome) -> No
         if job.timestamp:
             (folder / "timestamp.txt").write_text(job.timestamp)
         report = root / "kernel-end.json"
-        _write_kernelspec(root, report, limits)
+        for kept in ("ipc", "evidence"):
+            (root / kept).mkdir()
+        _write_kernelspec(root, report, limits, [root / "ipc", root / "evidence"])
         os.environ["JUPYTER_PATH"] = str(root)
 
         config = _config(root, limits)

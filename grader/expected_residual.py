@@ -1,8 +1,9 @@
 """Write (or verify) the expected arrays the "Why residual networks?" visible checks carry, from the NumPy
 reference.
 
-    python -m grader.expected_residual           # rewrite resnet_course/expected_residual.npz
-    python -m grader.expected_residual --check   # exit 1 if the stored arrays drifted from the reference
+    python -m grader.expected_residual           # rewrite resnet_course/expected_residual.npz and
+                                                 # grader/hidden_expected_residual.json
+    python -m grader.expected_residual --check   # exit 1 if either drifted from the reference
 """
 
 from __future__ import annotations
@@ -18,9 +19,32 @@ from resnet_course.initializers import input_values
 
 from . import reference_residual as reference
 from .expected import drift, write_arrays
+from .hidden_residual import BLOCK_OPS
 
-BLOCK_OPS = {"plain": reference.plain_block_ops, "residual": reference.residual_block_ops}
 TARGET = Path(checks.__file__).with_name(checks.EXPECTED_FILE)
+GRAPH_TARGET = Path(__file__).with_name("hidden_expected_residual.json")
+
+
+def hidden_expectations_text() -> str:
+    """What grader.judge_residual compares the hidden tests' evidence with: the reference blocks' graphs on the
+    hidden cases, and make_net's block calls and graph around the same stand-in blocks the hidden tests use."""
+    import json
+
+    from resnet_course import graph
+
+    from .hidden_residual import HIDDEN_BLOCKS, HIDDEN_NETS
+
+    keras_blocks = {"plain": reference.keras_plain_block, "residual": reference.keras_residual_block}
+    data = {f"block_structure:{kind}": [graph.to_data(checks.build_block(keras_blocks[kind], case)[1]) for case in cases]
+            for kind, cases in HIDDEN_BLOCKS.items()}
+    data["make_net"] = []
+    for case in HIDDEN_NETS:
+        calls = []
+        plain, residual = checks.stand_in_blocks(calls)
+        model = reference.keras_make_net(case.depth, case.residual, input_dim=case.input_dim, units=case.units,
+                                         classes=case.classes, plain_block=plain, residual_block=residual)
+        data["make_net"].append({"calls": calls, "graph": graph.to_data(graph.trace(model.outputs[0]))})
+    return json.dumps(data, separators=(",", ":"), default=str) + "\n"
 
 
 def block_outputs(case: checks.BlockCase) -> dict[str, np.ndarray]:
@@ -53,15 +77,23 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="compare instead of writing")
     args = parser.parse_args(argv)
+    from resnet_course._quiet import quiet_tensorflow_import
+
+    quiet_tensorflow_import()  # this one builds models
     arrays = compute()
     if args.check:
         drifted = drift(checks.stored_expected(), arrays)
         if drifted:
             print(f"stored expectations drifted from the reference: {drifted}")
             return 1
+        if GRAPH_TARGET.read_text() != hidden_expectations_text():
+            print(f"{GRAPH_TARGET.name} drifted from the reference")
+            return 1
         print("stored expectations match the reference")
         return 0
     write_arrays(TARGET, arrays)
+    GRAPH_TARGET.write_text(hidden_expectations_text())
+    print(f"wrote {GRAPH_TARGET}")
     return 0
 
 

@@ -4,8 +4,9 @@ Student cells run in the same interpreter as the checks, so they can replace a c
 (`checks.check_block_values = lambda *a, **k: None`) or numpy's comparisons. Every hidden test first calls
 `verify()`: each function of the course's checking modules must still be the one compiled from its file, and
 numpy's comparison functions must still be numpy's. This stops the patching a student can do in a line or
-two; a determined attacker can still defeat anything that runs in the same process, which is why the AST
-scan (grader.scan) also flags such code for the instructor's review.
+two, and says so at once. A determined attacker can still defeat anything that runs in the same process:
+that is why the verdicts are given outside the kernel (grader.evidence, grader.judge) and the AST scan
+(grader.scan) flags such code for the instructor's review.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from functools import lru_cache
 
 from resnet_course.checks import CheckFailed
 
-MODULES = ("resnet_course.checks", "resnet_course.graph", "resnet_course.initializers", "grader.hidden",
-           "grader.expected", "grader.reference", "grader.integrity")
+MODULES = ("resnet_course.checks", "resnet_course.checks_residual", "resnet_course.graph",
+           "resnet_course.initializers", "grader.hidden", "grader.hidden_residual", "grader.evidence",
+           "grader.integrity")
 NUMPY = {"numpy": ("allclose", "isclose", "array_equal", "abs", "max", "asarray", "all", "any"),
          "numpy.testing": ("assert_allclose", "assert_array_equal")}
 

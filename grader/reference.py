@@ -114,7 +114,8 @@ def keras_convolutional_block(X, f, filters, s=2, initializer=None):
     return layers.Activation("relu")(layers.Add()([main, shortcut]))
 
 
-def keras_resnet50(input_shape=(64, 64, 3), classes=6):
+def keras_resnet50(input_shape=(64, 64, 3), classes=6, identity_block=None, convolutional_block=None):
+    """The reference ResNet50 (with other blocks in place of the reference ones when given)."""
     import keras
     from keras import layers
 
@@ -124,9 +125,12 @@ def keras_resnet50(input_shape=(64, 64, 3), classes=6):
     X = layers.Activation("relu")(layers.BatchNormalization(axis=3)(X))
     X = layers.MaxPooling2D(3, strides=2)(X)
     for filters, stride, n_identity in STAGES:
-        X = keras_convolutional_block(X, 3, filters, s=stride)
+        X = (convolutional_block or keras_convolutional_block)(X, 3, filters, s=stride)
         for _ in range(n_identity):
-            X = keras_identity_block(X, 3, filters)
+            X = (identity_block or keras_identity_block)(X, 3, filters)
     X = layers.Flatten()(layers.AveragePooling2D(2)(X))
     outputs = layers.Dense(classes, activation="softmax")(X)
     return keras.Model(inputs, outputs)
+
+
+KERAS_BLOCKS = {"identity": keras_identity_block, "convolutional": keras_convolutional_block}

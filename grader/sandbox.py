@@ -1,12 +1,28 @@
-"""Start one grading kernel under resource limits and say how it ended.
+"""Start one grading kernel confined and under resource limits, and say how it ended.
 
     python -m grader.sandbox --report FILE [--cpu-seconds N] [--memory-mb N] [--max-processes N]
-                             [--max-file-mb N] [--no-network] -- <kernel command>
+                             [--max-file-mb N] [--no-network] [--conceal PATH ...] [--keep DIR ...]
+                             -- <kernel command>
 
 The kernelspec written for each graded submission (grader.execute) points here. This process forks; the
-child sets the limits (inherited by everything the student's code starts) and becomes the kernel; the
-parent waits and writes the kernel's end (exit code or signal) to FILE, so a dead kernel gets a status that
-names its cause (out of memory, CPU limit, os._exit, segfault) instead of nbgrader's bare "kernel died".
+child confines itself and becomes the kernel; the parent waits and writes the kernel's end (exit code or
+signal) to FILE, so a dead kernel gets a status that names its cause (out of memory, CPU limit, os._exit,
+segfault) instead of nbgrader's bare "kernel died".
+
+What confines the kernel depends on what the machine allows (`mode()`; the grader prints it before grading):
+
+  "user"       Linux, grader running as root: everything below, and the kernel runs as a user id of its own
+               (3,000,000,000 + its pid), so it cannot write the grader's files and the process limit binds
+               (a fork bomb stops at --max-processes).
+  "namespace"  Linux, unprivileged user namespaces: a private mount namespace and network namespace, but the
+               kernel keeps the grader's user id (it can write the grader's files outside the concealed
+               paths, and the process limit counts all of that user's processes, so it is not set).
+  "limits"     elsewhere (macOS, containers without namespaces): resource limits only.
+
+With a mount namespace, each --conceal path (the course's instructor folders, the gradebook, the grader's
+reference and judging code) is covered by an empty read-only folder (or /dev/null for a file); the temporary
+folders (/tmp, /var/tmp, /dev/shm, $TMPDIR) are fresh and empty, so other submissions' scratch copies are out
+of sight; the kernel's working folder and the --keep folders (its socket folder) are mounted back in.
 """
 
 from __future__ import annotations
@@ -17,6 +33,7 @@ import os
 import resource
 import signal
 import sys
+import time
 
 MB = 1024 * 1024
 
@@ -42,7 +59,7 @@ def apply_limits(args) -> None:
         _limit(resource.RLIMIT_FSIZE, args.max_file_mb * MB)
 
 
-def die_with_parent() -> None:
+def die_with_parent() -> None:  # (cleared by a change of user id: call it again after confine())
     """Linux: be killed when the parent dies, so a grader killed midway leaves no kernel running."""
     if sys.platform.startswith("linux"):
         try:
@@ -66,15 +83,156 @@ def cut_network() -> bool:
     return ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET) == 0
 
 
-def network_isolation_available() -> bool:
-    """Whether cut_network works here (tried in a throw-away child process)."""
+def _works_in_child(attempt) -> bool:
+    """Whether attempt() returns True in a throw-away child process (namespaces cannot be left again)."""
     if not hasattr(os, "fork") or not sys.platform.startswith("linux"):
         return False
     child = os.fork()
     if child == 0:
-        os._exit(0 if cut_network() else 1)
+        try:
+            os._exit(0 if attempt() else 1)
+        finally:
+            os._exit(1)
     _, status = os.waitpid(child, 0)
     return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def network_isolation_available() -> bool:
+    return _works_in_child(cut_network)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Mount namespace and user id
+
+CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
+KERNEL_UID_BASE = 3_000_000_000  # far above real accounts; one id per kernel (its pid added)
+TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def _libc():
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    import ctypes
+
+    libc = _libc()
+    if libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
+                  data.encode() if data else None) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"mount {source} on {target}: {os.strerror(errno)}")
+
+
+def _new_mount_namespace(more: int = 0) -> bool:
+    """Enter a private mount namespace (and the namespaces in `more`): as root directly, otherwise inside a
+    new user namespace."""
+    libc = _libc()
+    if os.geteuid() == 0:
+        return libc.unshare(CLONE_NEWNS | more) == 0
+    uid, gid = os.getuid(), os.getgid()
+    if libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | more) != 0:
+        return False
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+    return True
+
+
+def mode() -> str:
+    """"user", "namespace" or "limits": see the module's docstring."""
+    if not _works_in_child(lambda: _new_mount_namespace() and _mount("none", "/", None, MS_REC | MS_PRIVATE) is None):
+        return "limits"
+    return "user" if os.geteuid() == 0 else "namespace"
+
+
+def _temp_dirs() -> list[str]:
+    import tempfile
+
+    return list(dict.fromkeys(d for d in (*TMP_DIRS, tempfile.gettempdir()) if os.path.isdir(d)))
+
+
+def _chown_tree(path: str, uid: int) -> None:
+    os.chown(path, uid, uid)
+    for folder, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
+
+
+def _python_paths() -> list[str]:
+    """Where the kernel's Python lives: the interpreter, the standard library, the environment, sys.path."""
+    paths = [os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))), sys.base_prefix, sys.prefix,
+             *(p for p in sys.path if p and os.path.isdir(p))]
+    return list(dict.fromkeys(os.path.realpath(p) for p in paths))
+
+
+def _closed_ancestors(paths: list[str]) -> dict[str, list[str]]:
+    """{folder others cannot enter: [paths below it]} (e.g. Python installed under /root by pyenv)."""
+    closed: dict[str, list[str]] = {}
+    for path in paths:
+        parts = path.split(os.sep)
+        for i in range(2, len(parts)):
+            ancestor = os.sep.join(parts[:i])
+            if not os.stat(ancestor).st_mode & 0o001:
+                closed.setdefault(ancestor, []).append(path)
+                break
+    return closed
+
+
+def confine(conceal: list[str], keep: list[str], command: list[str], tmp_mb: int, network: bool) -> list[str]:
+    """Hide `conceal`, give the kernel fresh temporary folders with its working folder and `keep` mounted
+    back in, and (as root) switch to the kernel's own user id. Returns the command to run (its connection
+    file moved to where the kernel can read it). Raises OSError when a step fails."""
+    if not _new_mount_namespace(0 if network else CLONE_NEWNET):
+        raise OSError("no mount namespace")
+    _mount("none", "/", None, MS_REC | MS_PRIVATE)  # nothing done here leaks back to the host
+    keep = list(dict.fromkeys([os.getcwd(), *keep]))
+    handles = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in keep}
+    # A kernel with its own user id must still reach Python: a folder it cannot enter is replaced by one
+    # it can, holding just the Python folders (read-only to it: they belong to root).
+    closed = _closed_ancestors(_python_paths()) if os.geteuid() == 0 else {}
+    reopen = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for paths in closed.values() for path in paths}
+    for folder in closed:
+        _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "size=16k,mode=0755")
+    for path, handle in reopen.items():
+        os.makedirs(path, exist_ok=True)
+        _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC)
+        os.close(handle)
+    command = list(command)
+    connection = command.index("-f") + 1 if "-f" in command else None
+    secret = None
+    if connection:  # the kernel's connection file sits in the grader's runtime folder, out of its reach
+        with open(command[connection], "rb") as f:
+            secret = f.read()
+    for path in conceal:
+        if os.path.isdir(path) and not os.path.islink(path):
+            _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=16k,mode=0755")
+        elif os.path.isfile(path) and not os.path.islink(path):
+            _mount("/dev/null", path, None, MS_BIND)
+    for path in _temp_dirs():
+        _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
+    for path, handle in handles.items():
+        os.makedirs(path, exist_ok=True)
+        _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC)
+        os.close(handle)
+    home = os.path.join(_temp_dirs()[0], "home")
+    os.makedirs(home, mode=0o700, exist_ok=True)
+    os.environ.update(HOME=home, USER="student", LOGNAME="student")
+    if connection:
+        command[connection] = os.path.join(home, "kernel-connection.json")
+        with open(command[connection], "wb") as f:
+            f.write(secret)
+    if os.geteuid() == 0:
+        uid = KERNEL_UID_BASE + os.getpid()
+        for path in [*keep, home]:
+            _chown_tree(path, uid)
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    os.chdir(keep[0])  # re-enter the working folder through the mount just made
+    return command
 
 
 def describe(status: int) -> dict:
@@ -82,6 +240,50 @@ def describe(status: int) -> dict:
         number = os.WTERMSIG(status)
         return {"signal": number, "name": signal.Signals(number).name}
     return {"exit_code": os.WEXITSTATUS(status)}
+
+
+def _processes_of(uid: int) -> int:
+    count = 0
+    with os.scandir("/proc") as entries:
+        for entry in entries:
+            try:
+                count += entry.name.isdigit() and entry.stat().st_uid == uid
+            except OSError:
+                pass  # gone meanwhile
+    return count
+
+
+def _kill_all_of(uid: int) -> None:
+    """SIGKILL every process of `uid`: a helper takes that user id and signals -1 (all it may signal)."""
+    helper = os.fork()
+    if helper == 0:
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(helper, 0)
+
+
+def _wait(child: int, uid: int | None, most: int) -> tuple[int, int]:
+    """Wait for the kernel. With its own user id, also watch its process count: the process limit stops a
+    fork bomb from growing, but the processes it made would still share the CPU with every other kernel
+    until the submission's time runs out, so at `most` processes all of them are killed at once.
+    Returns (wait status, processes found when a fork bomb was stopped, else 0)."""
+    bomb = 0
+    while True:
+        try:
+            pid, status = os.waitpid(child, os.WNOHANG if uid is not None and most else 0)
+        except InterruptedError:
+            continue
+        if pid:
+            return status, bomb
+        if not bomb and (count := _processes_of(uid)) >= most:
+            bomb = count
+            _kill_all_of(uid)
+        time.sleep(0.2)
 
 
 def main(argv=None) -> int:
@@ -92,6 +294,10 @@ def main(argv=None) -> int:
     parser.add_argument("--max-processes", type=int)
     parser.add_argument("--max-file-mb", type=int)
     parser.add_argument("--no-network", action="store_true")
+    parser.add_argument("--conceal", action="append", default=[], help="a path the kernel must not see")
+    parser.add_argument("--keep", action="append", default=[], help="a folder the kernel needs (besides its cwd)")
+    parser.add_argument("--tmp-mb", type=int, default=1024, help="size of each fresh temporary folder")
+    parser.add_argument("--confine", action="store_true", help="mount namespace and own user id (see mode())")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -102,11 +308,15 @@ def main(argv=None) -> int:
     child = os.fork()
     if child == 0:
         try:
+            if args.confine:  # the coordinator checked (and said) what works here
+                command = confine(args.conceal, args.keep, command, args.tmp_mb, network=not args.no_network)
+            elif args.no_network:
+                cut_network()
             die_with_parent()
-            if args.no_network:
-                cut_network()  # the coordinator checked (and warned) whether this works here
             apply_limits(args)
             os.execvp(command[0], command)
+        except BaseException as e:  # noqa: BLE001  (say why on the kernel's stderr; the report shows 127)
+            print(f"grader.sandbox: cannot start the kernel: {e}", file=sys.stderr, flush=True)
         finally:
             os._exit(127)
     # The kernel shares our process group, so interrupts (SIGINT to the group) reach it directly; pass on
@@ -114,14 +324,12 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda number, _frame: os.kill(child, number))
-    while True:
-        try:
-            _, status = os.waitpid(child, 0)
-            break
-        except InterruptedError:
-            continue
+    uid = KERNEL_UID_BASE + child if args.confine and os.geteuid() == 0 else None
+    status, bomb = _wait(child, uid, (args.max_processes or 0) // 4)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     end = describe(status) | {"cpu_s": usage.ru_utime + usage.ru_stime, "max_rss_mb": usage.ru_maxrss / 1024}
+    if bomb:
+        end["processes"] = bomb
     with open(args.report, "w") as f:
         json.dump(end, f)
     return end.get("exit_code", 128 + end.get("signal", 0))

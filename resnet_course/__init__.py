@@ -6,4 +6,4 @@ Importing the package first quiets TensorFlow's start-up logs, which would other
 
 from ._quiet import quiet_tensorflow_import
 
-quiet_tensorflow_import()
+quiet_tensorflow_import(on_package_import=True)

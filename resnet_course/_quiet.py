@@ -14,8 +14,16 @@ BENIGN = re.compile(
 )
 
 
-def quiet_tensorflow_import() -> None:
+DEFER = "RESNET_COURSE_DEFER_TENSORFLOW"  # "1": a process that may never need Keras (the grader's own)
+
+
+def quiet_tensorflow_import(on_package_import: bool = False) -> None:
+    """Import TensorFlow now, quietly (a notebook's stderr costs points under nbgrader). On the package's
+    import this is skipped outside Jupyter kernels where $RESNET_COURSE_DEFER_TENSORFLOW is 1: the grader's
+    processes judge with this package's NumPy helpers and must not pay seconds for TensorFlow."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if on_package_import and os.environ.get(DEFER) == "1" and "ipykernel" not in sys.modules:
+        return
     if "tensorflow" in sys.modules or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         return
     try:

@@ -15,8 +15,8 @@ from importlib import resources
 
 import numpy as np
 
-from . import graph
-from .initializers import ShapeKeyed, batchnorm_values, input_values, kernel_values
+from . import graph, initializers
+from .initializers import batchnorm_values, input_values, kernel_values
 
 RTOL, ATOL = 1e-4, 1e-4
 
@@ -41,8 +41,8 @@ class BlockCase:
 
     def call(self, fn, X):
         if self.kind == "identity":
-            return fn(X, self.f, list(self.filters), initializer=ShapeKeyed)
-        return fn(X, self.f, list(self.filters), s=self.s, initializer=ShapeKeyed)
+            return fn(X, self.f, list(self.filters), initializer=initializers.ShapeKeyed)
+        return fn(X, self.f, list(self.filters), s=self.s, initializer=initializers.ShapeKeyed)
 
 
 # The cases the visible checks run; their expected outputs are stored in expected_blocks.npz.
@@ -347,25 +347,30 @@ def check_block_structure(fn, case: BlockCase):
 def check_block_values(fn, case: BlockCase, mode: str, expected: dict[str, np.ndarray]) -> None:
     """Compare one mode's output with `expected` ({'inference': ..., 'training': ...})."""
     model, _ = check_block_structure(fn, case)
-    out = block_outputs(fn, case, model)
-    if out[mode].shape != expected[mode].shape:
-        raise CheckFailed(_format(fn, case, [f"Output shape should be {expected[mode].shape}; found {out[mode].shape}."]))
-    if np.allclose(out[mode], expected[mode], rtol=RTOL, atol=ATOL):
+    compare_block_values(_fn_name(fn), case, mode, block_outputs(fn, case, model)[mode], expected)
+
+
+def compare_block_values(name: str, case: BlockCase, mode: str, output: np.ndarray,
+                         expected: dict[str, np.ndarray]) -> None:
+    """Raise CheckFailed, saying what the difference suggests, unless `output` matches expected[mode]."""
+    if output.shape != expected[mode].shape:
+        raise CheckFailed(_format(name, case, [f"Output shape should be {expected[mode].shape}; found {output.shape}."]))
+    if np.allclose(output, expected[mode], rtol=RTOL, atol=ATOL):
         return
     other = "training" if mode == "inference" else "inference"
-    if np.allclose(out[mode], expected[other], rtol=RTOL, atol=ATOL):
+    if np.allclose(output, expected[other], rtol=RTOL, atol=ATOL):
         problem = (f"In {mode} mode the block gives the {other}-mode output: BatchNormalization is not following "
                    "the mode Keras asks for. Don't pass `training` to its layers, and use Keras's own BatchNormalization.")
     else:
-        err = np.abs(out[mode] - expected[mode]).max()
+        err = np.abs(output - expected[mode]).max()
         problem = (f"The {mode}-mode output differs from the expected values (largest difference {err:.3g}) although "
                    "the structure looks right. Check BatchNormalization's settings (keep the default epsilon) and "
                    "that nothing else changes the values.")
-    raise CheckFailed(_format(fn, case, [problem]))
+    raise CheckFailed(_format(name, case, [problem]))
 
 
 def _format(fn, case: BlockCase, problems: list[str]) -> str:
-    called = f"{_fn_name(fn)}(X of shape {case.input_shape}, f={case.f}, filters={list(case.filters)}" + (
+    called = f"{fn if isinstance(fn, str) else _fn_name(fn)}(X of shape {case.input_shape}, f={case.f}, filters={list(case.filters)}" + (
         f", s={case.s})" if case.kind == "convolutional" else ")")
     return f"{called}:\n" + "\n".join(f"  - {p}" for p in problems)
 
@@ -425,9 +430,18 @@ def record_layout(ResNet50, classes: int = 6):
     so the layout can be judged even while the learner's own blocks are still wrong. A model that fails
     to build still yields the calls made before the failure, which usually explain it.
     """
-    import keras
-
     calls = []
+    with blocks_replaced(ResNet50, *stand_in_blocks(calls)):
+        try:
+            return calls, _call_resnet50(ResNet50, classes), None
+        except CheckFailed as e:
+            return calls, None, e
+
+
+def stand_in_blocks(calls: list) -> tuple:
+    """(identity_block, convolutional_block) stand-ins that append (kind, f, filters, s, input shape) to
+    `calls` and return a single strided 1x1 conv with F3 filters."""
+    import keras
 
     def stand_in(kind):
         def block(X, f, filters, s=1, initializer=None, **kwargs):
@@ -437,11 +451,7 @@ def record_layout(ResNet50, classes: int = 6):
         block.__name__ = f"{kind}_block"
         return block
 
-    with blocks_replaced(ResNet50, stand_in("identity"), stand_in("convolutional")):
-        try:
-            return calls, _call_resnet50(ResNet50, classes), None
-        except CheckFailed as e:
-            return calls, None, e
+    return stand_in("identity"), stand_in("convolutional")
 
 
 def _call_resnet50(ResNet50, classes: int = 6):

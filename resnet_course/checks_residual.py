@@ -294,10 +294,14 @@ def block_outputs(fn, case: BlockCase, model=None) -> dict[str, np.ndarray]:
 
 def check_block_values(fn, case: BlockCase, expected: dict[str, np.ndarray]) -> None:
     model, _ = check_block_structure(fn, case)
-    out = block_outputs(fn, case, model)
+    compare_block_values(_fn_name(fn), case, block_outputs(fn, case, model), expected)
+
+
+def compare_block_values(name: str, case: BlockCase, out: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
+    """Raise CheckFailed, saying what the difference suggests, unless both modes' outputs match `expected`."""
     for mode in ("inference", "training"):
         if out[mode].shape != expected[mode].shape:
-            raise CheckFailed(_format(fn, case, [f"Output shape should be {expected[mode].shape}; found {out[mode].shape}."]))
+            raise CheckFailed(_format(name, case, [f"Output shape should be {expected[mode].shape}; found {out[mode].shape}."]))
         if np.allclose(out[mode], expected[mode], rtol=RTOL, atol=ATOL):
             continue
         other = "training" if mode == "inference" else "inference"
@@ -309,7 +313,7 @@ def check_block_values(fn, case: BlockCase, expected: dict[str, np.ndarray]) -> 
             problem = (f"The {mode}-mode output differs from the expected values (largest difference {err:.3g}) "
                        "although the structure looks right. Use Keras's Dense and BatchNormalization with their "
                        "default settings.")
-        raise CheckFailed(_format(fn, case, [problem]))
+        raise CheckFailed(_format(name, case, [problem]))
 
 
 def _visible_block(kind: str, fn, part: str) -> None:
@@ -376,9 +380,19 @@ def record_blocks(make_net, case: NetCase):
     A stand-in is a single Dense layer with `units` units: right shapes, nothing like a real block, so that
     make_net can be judged even while the learner's blocks are still wrong.
     """
-    import keras
-
     calls = []
+    plain, residual = stand_in_blocks(calls)
+    with names_replaced(make_net, {"plain_block": plain, "residual_block": residual}):
+        try:
+            return calls, call_make_net(make_net, case), None
+        except CheckFailed as e:
+            return calls, None, e
+
+
+def stand_in_blocks(calls: list) -> tuple:
+    """(plain_block, residual_block) stand-ins that append (kind, units, input width) to `calls` and return a
+    single Dense layer."""
+    import keras
 
     def stand_in(kind):
         def block(X, units, *args, **kwargs):
@@ -388,11 +402,7 @@ def record_blocks(make_net, case: NetCase):
         block.__name__ = f"{kind}_block"
         return block
 
-    with names_replaced(make_net, {"plain_block": stand_in("plain"), "residual_block": stand_in("residual")}):
-        try:
-            return calls, call_make_net(make_net, case), None
-        except CheckFailed as e:
-            return calls, None, e
+    return stand_in("plain"), stand_in("residual")
 
 
 def diagnose_calls(calls, case: NetCase) -> list[str]:
@@ -483,12 +493,17 @@ def check_make_net(make_net) -> None:
 
 
 def build_ops_model(ops, input_dim: int):
-    """A Keras model for a chain of ops (see grader.reference_residual), without skip connections."""
+    """A Keras model for a chain of ops (see grader.reference_residual); ("residual", [ops]) adds its input
+    to the output of its ops (Dense and BatchNormalization layers are created in input-to-output order)."""
     import keras
-    from keras import layers
 
     inputs = keras.Input((input_dim,))
-    X = inputs
+    return keras.Model(inputs, _apply_ops(ops, inputs))
+
+
+def _apply_ops(ops, X):
+    from keras import layers
+
     for op in ops:
         if op[0] == "dense":
             X = layers.Dense(op[1], activation=op[2])(X)
@@ -496,9 +511,11 @@ def build_ops_model(ops, input_dim: int):
             X = layers.BatchNormalization()(X)
         elif op[0] == "relu":
             X = layers.Activation("relu")(X)
+        elif op[0] == "residual":
+            X = layers.Add()([_apply_ops(op[1], X), X])
         else:
             raise ValueError(f"build_ops_model does not build {op[0]!r}")
-    return keras.Model(inputs, X)
+    return X
 
 
 def call_gradient_norms(fn, model, x, y):
@@ -524,14 +541,24 @@ def call_gradient_norms(fn, model, x, y):
     return np.array(values)
 
 
-def diagnose_gradient_norms(found: np.ndarray, expected: dict[str, np.ndarray], model) -> list[str]:
+def gradient_facts(model) -> dict:
+    """What diagnose_gradient_norms needs to know of the model."""
+    import keras
+
+    return {"dense": len(dense_layers(model)), "weights": len(model.trainable_weights),
+            "weight_norms": np.array([np.linalg.norm(keras.ops.convert_to_numpy(layer.kernel))
+                                      for layer in dense_layers(model)])}
+
+
+def diagnose_gradient_norms(found: np.ndarray, expected: dict[str, np.ndarray], facts: dict) -> list[str]:
     """Name the mistake behind wrong per-layer gradient norms; [] when they are right.
 
     `expected` holds the NumPy reference's 'training' norms (the answer), 'inference' norms and
-    'with_bias' norms (kernel and bias together), all per Dense layer from input to output.
+    'with_bias' norms (kernel and bias together), all per Dense layer from input to output; `facts` is
+    gradient_facts(model) (or the same facts worked out from the model's description).
     """
     want = expected["training"]
-    n_dense, n_weights = len(dense_layers(model)), len(model.trainable_weights)
+    n_dense, n_weights = facts["dense"], facts["weights"]
     close = lambda a, b: a.shape == b.shape and np.allclose(a, b, rtol=1e-3, atol=1e-6)  # noqa: E731
     if close(found, want):
         return []
@@ -555,10 +582,7 @@ def diagnose_gradient_norms(found: np.ndarray, expected: dict[str, np.ndarray], 
         return ["These norms include the bias: use only each Dense layer's kernel (layer.kernel)."]
     if close(found, want**2):
         return ["These are squared norms: take the square root (np.linalg.norm does)."]
-    import keras
-
-    weight_norms = np.array([np.linalg.norm(keras.ops.convert_to_numpy(layer.kernel)) for layer in dense_layers(model)])
-    if close(found, weight_norms):
+    if close(found, facts["weight_norms"]):
         return ["These are the norms of the weights themselves, not of their gradients: take the norm of what "
                 "backend.gradients returns for each Dense kernel."]
     worst = int(np.argmax(np.abs(found - want) / np.maximum(np.abs(want), 1e-12)))
@@ -571,7 +595,7 @@ def assert_gradient_norms(fn, case: GradientCase, expected: dict[str, np.ndarray
     model = model or build_ops_model(case.ops, case.input_dim)
     x, y = case.inputs()
     found = call_gradient_norms(fn, model, x, y)
-    problems = diagnose_gradient_norms(found, expected, model)
+    problems = diagnose_gradient_norms(found, expected, gradient_facts(model))
     if problems:
         raise CheckFailed(f"{_fn_name(fn)}(model, x, y) on {case.name} ({len(dense_layers(model))} Dense layers):\n"
                           + "\n".join(f"  - {p}" for p in problems))

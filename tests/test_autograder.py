@@ -11,6 +11,7 @@ import io
 import re
 import zipfile
 
+import nbformat
 import pytest
 
 from grader import autograde, collect, export, feedback, report
@@ -35,6 +36,24 @@ def test_each_student_gets_their_status_and_points(graded_class, sub):
     if sub.kind == "hostile" and sub.message:
         assert re.search(sub.message, rec["message"]), rec["message"]
     assert rec["status"] == "graded" or rec["message"], "a submission that was not graded must say why"
+
+
+@pytest.mark.parametrize("sub", [s for s in SUBMISSIONS if s.notes.get("prints")], ids=lambda s: s.student)
+def test_hostile_code_ran_and_reached_nothing(graded_class, sub):
+    """The case's own output: it ran (says what it was denied) and, where kernels are confined, leaked nothing."""
+    notebook = graded_class.root / "autograded" / sub.student / ASSIGNMENT / f"{NOTEBOOK_STEM}.ipynb"
+    text = "\n".join(o.get("text", "") for c in nbformat.read(notebook, as_version=4).cells
+                     for o in c.get("outputs", []))
+    assert re.search(sub.notes["prints"], text), text[:2000]
+    if sub.notes.get("never_prints"):
+        assert not re.search(sub.notes["never_prints"], text), text[:2000]
+
+
+@pytest.mark.parametrize("sub", [s for s in SUBMISSIONS if s.notes.get("cell_messages")], ids=lambda s: s.student)
+def test_each_cell_says_why_it_lost_its_points(graded_class, sub):
+    messages = graded_class.record(sub.student)["messages"]
+    for cell, pattern in sub.notes["cell_messages"].items():
+        assert re.search(pattern, messages.get(cell, "")), (cell, messages.get(cell))
 
 
 def test_the_class_is_big_enough(graded_class):

@@ -390,3 +390,34 @@ def test_release_holds_no_solution_and_no_outputs():
         assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
     points = course.cell_points(ASSIGNMENT)
     assert sum(points.values()) == 30 and set(points) == {c for cells in CELLS.values() for c in cells}
+
+
+# --- the sandboxed path of `python -m grader autograde` -----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sandboxed():
+    """The solution, and the solution with its hidden tests silenced from a student cell, graded as
+    `python -m grader autograde` grades: a confined kernel, the verdicts given outside it."""
+    from grader import execute
+
+    silenced = nbformat.read(SOURCE, as_version=4)
+    first = next(c for c in silenced.cells if c.metadata.get("nbgrader", {}).get("grade_id") == EXERCISES[0])
+    first.source = ("from grader import evidence, integrity\nevidence.deliver = integrity.verify = lambda *a, **k: None\n"
+                    + first.source)
+    template, limits = course.template(ASSIGNMENT), execute.Limits(cell_timeout=120, submission_timeout=400)
+    return {name: execute.grade(execute.Job(name, {NOTEBOOK: data}), template, limits)
+            for name, data in (("solution", SOURCE.read_bytes()), ("silenced", nbformat.writes(silenced).encode()))}
+
+
+def test_sandboxed_solution_earns_every_point(sandboxed):
+    outcome = sandboxed["solution"]
+    assert outcome.status == "graded", outcome.message
+    assert outcome.scores[NOTEBOOK[:-6]] == course.cell_points(ASSIGNMENT), outcome.messages
+
+
+def test_silenced_hidden_tests_earn_nothing_however_the_kernel_ran(sandboxed):
+    outcome = sandboxed["silenced"]
+    assert outcome.status == "graded", outcome.message
+    assert not any(outcome.scores[NOTEBOOK[:-6]].values())
+    assert all("did not report" in outcome.messages.get(cell, "") for cell in course.cell_points(ASSIGNMENT))

@@ -90,14 +90,14 @@ def new_course(folder: Path) -> Path:
     return folder
 
 
-def submissions() -> list:
+def submissions(root: Path | None = None) -> list:
     points = course.cell_points(ASSIGNMENT)
-    return classroom.build(points) + hostile.build(points)
+    return classroom.build(points) + hostile.build(points, root)
 
 
 def grade_class(tmp: Path, kill_after: int = 6) -> GradedClass:
     root = new_course(tmp / "course")
-    subs = submissions()
+    subs = submissions(root)
     collected = collect.collect(classroom.write(subs, tmp / "incoming"), ASSIGNMENT, root,
                                 [Path(classroom.NOTEBOOK).stem])
     status_dir = record.status_dir(root, ASSIGNMENT)

@@ -6,6 +6,7 @@ rest of the synthetic class, so every other student's grade is checked to be una
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nbformat
 
@@ -13,6 +14,7 @@ from .classroom import NOTEBOOK, RELEASE, Submission, _full, student_notebook
 from .mutants import CELLS, MUTANTS, solution_sources, sources_for
 
 EVERYTHING = tuple(CELLS)
+EVERYTHING_CELLS = [c for cells in CELLS.values() for c in cells]
 
 
 def _free_port() -> int:
@@ -25,6 +27,7 @@ def _free_port() -> int:
 
 LISTENER_PORT = _free_port()  # tests/corpus/grading.py listens here while the class is graded
 SHORTCUT_MISSING = next(m for m in MUTANTS if m.name == "identity-shortcut-missing")
+F_IGNORED = next(m for m in MUTANTS if m.name == "identity-f-ignored")  # passes the visible checks
 
 
 WRITE_ATTEMPTS = """import os
@@ -34,6 +37,47 @@ for target in ['../../../gradebook.db', '../../../../gradebook.db', '../../../su
             f.write(b'overwritten by a student')
     except OSError as e:
         print('could not write', target, e)
+"""
+
+
+def _reach_out(course: Path) -> str:
+    """Code that reads and writes by absolute path where grades, other students' work and the grader's
+    reference live; it says what it managed (LEAKED / WROTE) and what it was refused (denied)."""
+    grader = Path(__file__).resolve().parents[2] / "grader"
+    reads = [course / "gradebook.db", course / "submitted" / "solution" / "resnet50" / "Residual_Networks.ipynb",
+             course / "solutions" / "resnet50" / "Residual_Networks.ipynb", grader / "reference.py",
+             grader / "nbgrader_config.py", course / "submitted"]
+    writes = [course / "gradebook.db", course / "submitted" / "solution" / "resnet50" / "Residual_Networks.ipynb",
+              course / "planted.txt"]
+    return f"""import os
+for target in {[str(r) for r in reads]!r}:
+    try:
+        found = os.listdir(target) if os.path.isdir(target) else open(target, 'rb').read()
+        print('LEAKED' if found else 'denied (empty)', target)
+    except OSError as e:
+        print('denied', target, e)
+for target in {[str(w) for w in writes]!r}:
+    try:
+        with open(target, 'ab') as f:
+            f.write(b'planted by a student')
+        print('WROTE', target)
+    except OSError as e:
+        print('denied', target, e)
+"""
+
+
+FORK_BOMB = """import os
+while True:  # every child forks for ever; the parent stops when fork fails
+    try:
+        if os.fork() == 0:
+            while True:
+                try:
+                    os.fork()
+                except OSError:
+                    pass
+    except OSError as e:
+        print('fork failed:', e)
+        break
 """
 
 
@@ -86,7 +130,13 @@ def _retype_tests(nb):
         cell.pop("execution_count", None)
 
 
-def build(points: dict[str, float]) -> list[Submission]:
+def build(points: dict[str, float], course: Path | None = None) -> list[Submission]:
+    """The cases; `course` is the course folder the absolute-path case aims at (a placeholder without one).
+    The fork bomb is left out where kernels cannot get a user id of their own (the process limit would then
+    count the grader's own processes, and nothing else could stop it)."""
+    from grader.execute import confinement
+
+    confined = confinement() != "limits"
     zero, full = _full(points, ()), _full(points, EVERYTHING)
     without = {e: _full(points, tuple(x for x in EVERYTHING if x != e)) for e in EVERYTHING}
     # A block whose cell never finished is undefined: its cells score 0, the other block's keep their points
@@ -123,6 +173,14 @@ def build(points: dict[str, float]) -> list[Submission]:
         # scratch copy (or fail), the real course and gradebook stay intact (checksummed by the tests).
         Submission("hostile-write-course-files", "hostile", {NOTEBOOK: _with_prefix("identity_block", WRITE_ATTEMPTS)},
                    full, message=r"names a grading file"),
+        # By absolute path: nothing of the course, the gradebook, other students or the reference can be read
+        # or written (tests/test_autograder.py reads this case's output; checksums cover the course).
+        Submission("hostile-absolute-paths", "hostile", {NOTEBOOK: _with_prefix(
+            "identity_block", _reach_out(course or Path("/nonexistent-course")))}, full,
+                   message=r"names a grading file",
+                   notes={"prints": r"denied", "never_prints": r"LEAKED|WROTE" if confined else None}),
+        *([Submission("hostile-fork-bomb", "hostile", {NOTEBOOK: _with_prefix("resnet50", FORK_BOMB)}, None,
+                      status="kernel_died", message=r"fork bomb")] if confinement() == "user" else []),
         # Files that are not this assignment's notebook.
         Submission("broken-corrupted-json", "hostile", {NOTEBOOK: RELEASE.read_bytes()[:5000]}, None,
                    status="unreadable", message=r"not a readable notebook"),
@@ -169,6 +227,11 @@ def build(points: dict[str, float]) -> list[Submission]:
         Submission("tamper-read-hidden-tests", "hostile", {NOTEBOOK: _with_prefix(
             "identity_block", "import grader.hidden\nsecret = open(grader.hidden.__file__).read()", wrong=True)},
                    lost_identity, message=r"imports the instructor's grader package"),
+        # Silencing the hidden tests (and the in-kernel integrity check) with a block that passes the visible
+        # checks (f ignored): the judge, outside the kernel, finds no evidence and gives no points.
+        Submission("tamper-silence-hidden-tests", "hostile", {NOTEBOOK: _silenced(F_IGNORED)}, zero,
+                   message=r"assigns evidence.deliver",
+                   notes={"cell_messages": {c: "did not report" for c in EVERYTHING_CELLS}}),
         # A wrong block that prints the visible check's expected values cannot pass the hidden cases.
         Submission("tamper-hard-coded-visible-output", "hostile", {NOTEBOOK: _hard_coded()}, without["identity_block"]),
     ]
@@ -176,6 +239,15 @@ def build(points: dict[str, float]) -> list[Submission]:
         if case.expected is None:
             case.expected = zero if case.status == "graded" else None
     return cases
+
+
+def _silenced(mutant) -> bytes:
+    sources = sources_for(mutant)
+    sources["identity_block"] = ("from grader import evidence, hidden, integrity\n"
+                                 "evidence.deliver = integrity.verify = lambda *a, **k: None\n"
+                                 "hidden.block_structure = hidden.block_values = lambda *a, **k: None\n"
+                                 + sources["identity_block"])
+    return student_notebook(sources)
 
 
 def _hard_coded() -> bytes:
