@@ -95,6 +95,7 @@ class Outcome:
     wall_s: float = 0.0
     cpu_s: float = 0.0
     kernel_rss_mb: float = 0.0
+    kernel_cpu_s: float = 0.0  # the kernel's share of cpu_s (the rest: nbgrader and the judge in the worker)
     flags: list[str] = field(default_factory=list)
 
 
@@ -258,7 +259,8 @@ def _write_kernelspec(folder: Path, report: Path, limits: Limits, keep: list[Pat
     argv = [sys.executable, "-m", "grader.sandbox", "--report", str(report), "--memory-mb", str(limits.memory_mb),
             "--cpu-seconds", str(limits.submission_timeout * max(1, limits.threads)),
             "--max-file-mb", str(limits.max_file_mb), *([] if limits.network else ["--no-network"]), *confine, "--",
-            sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+            sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+            "--HistoryManager.enabled=False"]  # no history database to create in each fresh home folder
     threads = str(limits.threads)
     env = {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads, "OMP_NUM_THREADS": threads,
            "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "TF_CPP_MIN_LOG_LEVEL": "3",
@@ -411,7 +413,8 @@ def _grade(job: Job, template: Template, limits: Limits, outcome: Outcome) -> No
         finally:
             watchdog.cancel()
         if report.exists():
-            outcome.kernel_rss_mb = round(json.loads(report.read_text()).get("max_rss_mb", 0.0), 1)
+            end = json.loads(report.read_text())
+            outcome.kernel_rss_mb, outcome.kernel_cpu_s = round(end.get("max_rss_mb", 0.0), 1), round(end.get("cpu_s", 0.0), 2)
         if not result.get("success") or fired.is_set():
             outcome.status, outcome.message = _failure(result, report, fired.is_set(), limits)
             return
