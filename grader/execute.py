@@ -260,7 +260,10 @@ def _write_kernelspec(folder: Path, report: Path, limits: Limits, keep: list[Pat
             "--cpu-seconds", str(limits.submission_timeout * max(1, limits.threads)),
             "--max-file-mb", str(limits.max_file_mb), *([] if limits.network else ["--no-network"]), *confine, "--",
             sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-            "--HistoryManager.enabled=False"]  # no history database to create in each fresh home folder
+            "--HistoryManager.enabled=False",  # no history database to create in each fresh home folder
+            # Once the kernel is told to shut down, skip the interpreter's clean-up: tearing TensorFlow down
+            # costs more CPU (about 1.5 s) than any graded cell. (No name is bound in the notebook.)
+            """--IPKernelApp.exec_lines=["__import__('atexit').register(__import__('os')._exit, 0);"]"""]
     threads = str(limits.threads)
     env = {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads, "OMP_NUM_THREADS": threads,
            "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "TF_CPP_MIN_LOG_LEVEL": "3",

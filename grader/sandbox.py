@@ -20,7 +20,7 @@ What confines the kernel depends on what the machine allows (`mode()`; the grade
   "limits"     elsewhere (macOS, containers without namespaces): resource limits only.
 
 With a mount namespace, each --conceal path (the course's instructor folders, the gradebook, the grader's
-reference and judging code) is covered by an empty read-only folder (or /dev/null for a file); the temporary
+reference and judging code) is covered by an empty read-only folder or file; the temporary
 folders (/tmp, /var/tmp, /dev/shm, $TMPDIR) are fresh and empty, so other submissions' scratch copies are out
 of sight; the kernel's working folder and the --keep folders (its socket folder) are mounted back in.
 """
@@ -105,7 +105,7 @@ def network_isolation_available() -> bool:
 # Mount namespace and user id
 
 CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
 KERNEL_UID_BASE = 3_000_000_000  # far above real accounts; one id per kernel (its pid added)
 TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 
@@ -206,18 +206,23 @@ def confine(conceal: list[str], keep: list[str], command: list[str], tmp_mb: int
     if connection:  # the kernel's connection file sits in the grader's runtime folder, out of its reach
         with open(command[connection], "rb") as f:
             secret = f.read()
+    temp = _temp_dirs()
+    for path in temp:
+        _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
+    empty = os.path.join(temp[0], ".concealed")  # what a concealed file shows: nothing, and read-only
+    with open(empty, "wb"):
+        pass
     for path in conceal:
         if os.path.isdir(path) and not os.path.islink(path):
             _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=16k,mode=0755")
         elif os.path.isfile(path) and not os.path.islink(path):
-            _mount("/dev/null", path, None, MS_BIND)
-    for path in _temp_dirs():
-        _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
+            _mount(empty, path, None, MS_BIND)
+            _mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
     for path, handle in handles.items():
         os.makedirs(path, exist_ok=True)
         _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC)
         os.close(handle)
-    home = os.path.join(_temp_dirs()[0], "home")
+    home = os.path.join(temp[0], "home")
     os.makedirs(home, mode=0o700, exist_ok=True)
     os.environ.update(HOME=home, USER="student", LOGNAME="student")
     if connection:

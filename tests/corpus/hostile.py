@@ -43,12 +43,13 @@ for target in ['../../../gradebook.db', '../../../../gradebook.db', '../../../su
 def _reach_out(course: Path) -> str:
     """Code that reads and writes by absolute path where grades, other students' work and the grader's
     reference live; it says what it managed (LEAKED / WROTE) and what it was refused (denied)."""
-    grader = Path(__file__).resolve().parents[2] / "grader"
+    repo = Path(__file__).resolve().parents[2]
     reads = [course / "gradebook.db", course / "submitted" / "solution" / "resnet50" / "Residual_Networks.ipynb",
-             course / "solutions" / "resnet50" / "Residual_Networks.ipynb", grader / "reference.py",
-             grader / "nbgrader_config.py", course / "submitted"]
+             course / "solutions" / "resnet50" / "Residual_Networks.ipynb", repo / "grader" / "reference.py",
+             repo / "grader" / "judge.py", repo / "grader" / "hidden_expected.json", course / "submitted"]
+    # The course of the test suite lives under /tmp, which kernels see fresh; the repository does not.
     writes = [course / "gradebook.db", course / "submitted" / "solution" / "resnet50" / "Residual_Networks.ipynb",
-              course / "planted.txt"]
+              course / "planted.txt", repo / "grader" / "reference.py", repo / "solutions" / "planted.txt"]
     return f"""import os
 for target in {[str(r) for r in reads]!r}:
     try:
@@ -136,7 +137,9 @@ def build(points: dict[str, float], course: Path | None = None) -> list[Submissi
     count the grader's own processes, and nothing else could stop it)."""
     from grader.execute import confinement
 
-    confined = confinement() != "limits"
+    confined = confinement()
+    # Only kernels with a user id of their own are kept from writing the grader's files.
+    never_prints = {"user": r"LEAKED|WROTE", "namespace": r"LEAKED"}.get(confined)
     zero, full = _full(points, ()), _full(points, EVERYTHING)
     without = {e: _full(points, tuple(x for x in EVERYTHING if x != e)) for e in EVERYTHING}
     # A block whose cell never finished is undefined: its cells score 0, the other block's keep their points
@@ -174,13 +177,14 @@ def build(points: dict[str, float], course: Path | None = None) -> list[Submissi
         Submission("hostile-write-course-files", "hostile", {NOTEBOOK: _with_prefix("identity_block", WRITE_ATTEMPTS)},
                    full, message=r"names a grading file"),
         # By absolute path: nothing of the course, the gradebook, other students or the reference can be read
-        # or written (tests/test_autograder.py reads this case's output; checksums cover the course).
-        Submission("hostile-absolute-paths", "hostile", {NOTEBOOK: _with_prefix(
+        # or written (tests/test_autograder.py reads this case's output; checksums cover the course). Left out
+        # where kernels are not confined: there it would write into this checkout.
+        *([Submission("hostile-absolute-paths", "hostile", {NOTEBOOK: _with_prefix(
             "identity_block", _reach_out(course or Path("/nonexistent-course")))}, full,
-                   message=r"names a grading file",
-                   notes={"prints": r"denied", "never_prints": r"LEAKED|WROTE" if confined else None}),
+                      message=r"names a grading file", notes={"prints": r"denied", "never_prints": never_prints})]
+          if confined != "limits" else []),
         *([Submission("hostile-fork-bomb", "hostile", {NOTEBOOK: _with_prefix("resnet50", FORK_BOMB)}, None,
-                      status="kernel_died", message=r"fork bomb")] if confinement() == "user" else []),
+                      status="kernel_died", message=r"fork bomb")] if confined == "user" else []),
         # Files that are not this assignment's notebook.
         Submission("broken-corrupted-json", "hostile", {NOTEBOOK: RELEASE.read_bytes()[:5000]}, None,
                    status="unreadable", message=r"not a readable notebook"),
