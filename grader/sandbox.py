@@ -33,7 +33,6 @@ import os
 import resource
 import signal
 import sys
-import time
 
 MB = 1024 * 1024
 
@@ -273,14 +272,17 @@ def _kill_all_of(uid: int) -> None:
 
 
 def _wait(child: int, uid: int | None, most: int) -> tuple[int, int]:
-    """Wait for the kernel. With its own user id, also watch its process count: the process limit stops a
-    fork bomb from growing, but the processes it made would still share the CPU with every other kernel
-    until the submission's time runs out, so at `most` processes all of them are killed at once.
-    Returns (wait status, processes found when a fork bomb was stopped, else 0)."""
+    """Wait for the kernel. With its own user id, also watch its process count (once a second: a scan of
+    /proc): the process limit stops a fork bomb from growing, but the processes it made would still share
+    the CPU with every other kernel until the submission's time runs out, so at `most` processes all of
+    them are killed at once. Returns (wait status, processes found when a fork bomb was stopped, else 0)."""
+    watch = uid is not None and most > 0
+    if watch:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # so that sigtimedwait wakes when it ends
     bomb = 0
     while True:
         try:
-            pid, status = os.waitpid(child, os.WNOHANG if uid is not None and most else 0)
+            pid, status = os.waitpid(child, os.WNOHANG if watch else 0)
         except InterruptedError:
             continue
         if pid:
@@ -288,7 +290,7 @@ def _wait(child: int, uid: int | None, most: int) -> tuple[int, int]:
         if not bomb and (count := _processes_of(uid)) >= most:
             bomb = count
             _kill_all_of(uid)
-        time.sleep(0.2)
+        signal.sigtimedwait({signal.SIGCHLD}, 1.0)
 
 
 def main(argv=None) -> int:
