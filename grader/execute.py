@@ -3,7 +3,9 @@
 A worker receives everything as bytes (the submission's files and the assignment's Template), so the same
 function runs in a local process pool or on a remote Dask worker with no shared disk or database. It builds
 a private scratch course, runs nbgrader's own autograde there with the course's config (the student's kernel
-started under grader.sandbox's limits) and returns an Outcome. Only the coordinator writes the real
+started by grader.sandbox: limits, and where Linux allows it a private view of the files and a user id of
+its own) and returns an Outcome. The hidden tests' verdicts are given here, after the kernel has run, from
+the evidence it left (grader.preprocessors.JudgeHiddenTests). Only the coordinator writes the real
 gradebook (grader.record).
 """
 
