@@ -206,8 +206,17 @@ def confine(conceal: list[str], keep: list[str], command: list[str], tmp_mb: int
         with open(command[connection], "rb") as f:
             secret = f.read()
     temp = _temp_dirs()
+    # Python, the course package or this checkout may live in a temporary folder (a CI clone in /tmp):
+    # those come back, read-only, into the fresh ones.
+    python = [path for path in _python_paths() if any(path.startswith(t + os.sep) for t in temp)]
+    python = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in python}
     for path in temp:
         _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
+    for path, handle in python.items():
+        os.makedirs(path, exist_ok=True)
+        _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC)
+        _mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+        os.close(handle)
     empty = os.path.join(temp[0], ".concealed")  # what a concealed file shows: nothing, and read-only
     with open(empty, "wb"):
         pass
