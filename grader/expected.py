@@ -72,28 +72,34 @@ def compute() -> dict[str, np.ndarray]:
     return arrays
 
 
-def main(argv=None) -> int:
+def command(argv, doc: str, compute, stored, target: Path, graph_target: Path, graph_text) -> int:
+    """`python -m grader.expected[_residual] [--check]`: write (or compare) the arrays compute() gives with
+    `target` (read back by stored()) and graph_text() with `graph_target`."""
     from resnet_course._quiet import quiet_tensorflow_import
 
     quiet_tensorflow_import()  # this one builds models
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="compare instead of writing")
     args = parser.parse_args(argv)
     arrays = compute()
     if args.check:
-        drifted = drift(checks.stored_expected(), arrays)
+        drifted = drift(stored(), arrays)
         if drifted:
             print(f"stored expectations drifted from the reference: {drifted}")
             return 1
-        if GRAPH_TARGET.read_text() != hidden_expectations_text():
-            print(f"{GRAPH_TARGET.name} drifted from the reference")
+        if graph_target.read_text() != graph_text():
+            print(f"{graph_target.name} drifted from the reference")
             return 1
         print("stored expectations match the reference")
         return 0
-    write_arrays(TARGET, arrays)
-    GRAPH_TARGET.write_text(hidden_expectations_text())
-    print(f"wrote {GRAPH_TARGET}")
+    write_arrays(target, arrays)
+    graph_target.write_text(graph_text())
+    print(f"wrote {graph_target}")
     return 0
+
+
+def main(argv=None) -> int:
+    return command(argv, __doc__, compute, checks.stored_expected, TARGET, GRAPH_TARGET, hidden_expectations_text)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ reference.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from resnet_course import checks_residual as checks
 from resnet_course.initializers import input_values
 
 from . import reference_residual as reference
-from .expected import drift, write_arrays
+from .expected import command
 from .hidden_residual import BLOCK_OPS
 
 TARGET = Path(checks.__file__).with_name(checks.EXPECTED_FILE)
@@ -74,27 +73,7 @@ def compute() -> dict[str, np.ndarray]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="compare instead of writing")
-    args = parser.parse_args(argv)
-    from resnet_course._quiet import quiet_tensorflow_import
-
-    quiet_tensorflow_import()  # this one builds models
-    arrays = compute()
-    if args.check:
-        drifted = drift(checks.stored_expected(), arrays)
-        if drifted:
-            print(f"stored expectations drifted from the reference: {drifted}")
-            return 1
-        if GRAPH_TARGET.read_text() != hidden_expectations_text():
-            print(f"{GRAPH_TARGET.name} drifted from the reference")
-            return 1
-        print("stored expectations match the reference")
-        return 0
-    write_arrays(TARGET, arrays)
-    GRAPH_TARGET.write_text(hidden_expectations_text())
-    print(f"wrote {GRAPH_TARGET}")
-    return 0
+    return command(argv, __doc__, compute, checks.stored_expected, TARGET, GRAPH_TARGET, hidden_expectations_text)
 
 
 if __name__ == "__main__":

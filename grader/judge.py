@@ -44,14 +44,18 @@ def _calls(data: list) -> list[tuple]:
     return [(kind, f, tuple(filters), s, tuple(shape)) for kind, f, filters, s, shape in data]
 
 
-def block_structure(kind: str, data: dict, arrays: dict) -> None:
-    cases, graphs = HIDDEN_CASES[kind], data["graphs"]
-    if len(graphs) != len(cases):
-        raise CheckFailed(f"{kind} block: the hidden checks saw {len(graphs)} of {len(cases)} cases.")
-    for case, expected, learner in zip(cases, stored()[f"block_structure:{kind}"], graphs):
-        difference = graph.first_difference(graph.from_data(expected), graph.from_data(learner))
+def same_block_graphs(kind: str, what: str, cases: list, expected: list, learner: list) -> None:
+    """Raise CheckFailed unless the learner's graph (data) of every case equals the stored reference's."""
+    if len(learner) != len(cases):
+        raise CheckFailed(f"{what}: the hidden checks saw {len(learner)} of {len(cases)} cases.")
+    for case, want, got in zip(cases, expected, learner):
+        difference = graph.first_difference(graph.from_data(want), graph.from_data(got))
         if difference:
             raise CheckFailed(f"{kind} block differs from the reference for {case.name}: {difference}")
+
+
+def block_structure(kind: str, data: dict, arrays: dict) -> None:
+    same_block_graphs(kind, f"{kind} block", HIDDEN_CASES[kind], stored()[f"block_structure:{kind}"], data["graphs"])
 
 
 def block_values(kind: str, mode: str, data: dict, arrays: dict) -> None:

@@ -180,6 +180,26 @@ def _closed_ancestors(paths: list[str]) -> dict[str, list[str]]:
     return closed
 
 
+def _hold(paths) -> dict[str, int]:
+    """Handles on folders that a mount is about to cover, to mount them back with _bind_back."""
+    return {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in paths}
+
+
+def _bind_back(held: dict[str, int], read_only: bool = False) -> None:
+    for path, handle in held.items():
+        os.makedirs(path, exist_ok=True)
+        _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC)
+        if read_only:
+            _mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+        os.close(handle)
+
+
+def _become(uid: int) -> None:
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
 def confine(conceal: list[str], keep: list[str], command: list[str], tmp_mb: int, network: bool) -> list[str]:
     """Hide `conceal`, give the kernel fresh temporary folders with its working folder and `keep` mounted
     back in, and (as root) switch to the kernel's own user id. Returns the command to run (its connection
@@ -188,17 +208,15 @@ def confine(conceal: list[str], keep: list[str], command: list[str], tmp_mb: int
         raise OSError("no mount namespace")
     _mount("none", "/", None, MS_REC | MS_PRIVATE)  # nothing done here leaks back to the host
     keep = list(dict.fromkeys([os.getcwd(), *keep]))
-    handles = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in keep}
+    kept = _hold(keep)
+    python = _python_paths()
     # A kernel with its own user id must still reach Python: a folder it cannot enter is replaced by one
     # it can, holding just the Python folders (read-only to it: they belong to root).
-    closed = _closed_ancestors(_python_paths()) if os.geteuid() == 0 else {}
-    reopen = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for paths in closed.values() for path in paths}
+    closed = _closed_ancestors(python) if os.geteuid() == 0 else {}
+    reopen = _hold(path for paths in closed.values() for path in paths)
     for folder in closed:
         _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "size=16k,mode=0755")
-    for path, handle in reopen.items():
-        os.makedirs(path, exist_ok=True)
-        _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC)
-        os.close(handle)
+    _bind_back(reopen)
     command = list(command)
     connection = command.index("-f") + 1 if "-f" in command else None
     secret = None
@@ -208,15 +226,10 @@ def confine(conceal: list[str], keep: list[str], command: list[str], tmp_mb: int
     temp = _temp_dirs()
     # Python, the course package or this checkout may live in a temporary folder (a CI clone in /tmp):
     # those come back, read-only, into the fresh ones.
-    python = [path for path in _python_paths() if any(path.startswith(t + os.sep) for t in temp)]
-    python = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in python}
+    in_temp = _hold(path for path in python if any(path.startswith(t + os.sep) for t in temp))
     for path in temp:
         _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
-    for path, handle in python.items():
-        os.makedirs(path, exist_ok=True)
-        _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC)
-        _mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
-        os.close(handle)
+    _bind_back(in_temp, read_only=True)
     empty = os.path.join(temp[0], ".concealed")  # what a concealed file shows: nothing, and read-only
     with open(empty, "wb"):
         pass
@@ -226,10 +239,7 @@ def confine(conceal: list[str], keep: list[str], command: list[str], tmp_mb: int
         elif os.path.isfile(path) and not os.path.islink(path):
             _mount(empty, path, None, MS_BIND)
             _mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
-    for path, handle in handles.items():
-        os.makedirs(path, exist_ok=True)
-        _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC)
-        os.close(handle)
+    _bind_back(kept)
     home = os.path.join(temp[0], "home")
     os.makedirs(home, mode=0o700, exist_ok=True)
     os.environ.update(HOME=home, USER="student", LOGNAME="student")
@@ -241,9 +251,7 @@ def confine(conceal: list[str], keep: list[str], command: list[str], tmp_mb: int
         uid = KERNEL_UID_BASE + os.getpid()
         for path in [*keep, home]:
             _chown_tree(path, uid)
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
+        _become(uid)
     os.chdir(keep[0])  # re-enter the working folder through the mount just made
     return command
 
@@ -271,9 +279,7 @@ def _kill_all_of(uid: int) -> None:
     helper = os.fork()
     if helper == 0:
         try:
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
+            _become(uid)
             os.kill(-1, signal.SIGKILL)
         finally:
             os._exit(0)
