@@ -16,14 +16,25 @@ from importlib import resources
 
 import numpy as np
 
-from . import graph, initializers
+from . import failures, graph, initializers
 from .initializers import batchnorm_values, input_values, kernel_values
 
 RTOL, ATOL = 1e-4, 1e-4
 
 
 class CheckFailed(AssertionError):
-    """A learner-facing failure: the message says what is wrong and how to fix it."""
+    """A learner-facing failure: the message says what is wrong and how to fix it.
+
+    str() is the whole diagnosis (the grader and nbgrader's feedback read it). A notebook shows the few
+    lines of _render_traceback_() instead of a traceback (see failures.py); `shown`, when given, are those
+    lines for a message that does not start with its diagnosis."""
+
+    def __init__(self, message: str = "", *, shown: list[str] | None = None):
+        super().__init__(message)
+        self.shown = shown
+
+    def _render_traceback_(self) -> list[str]:
+        return failures.notebook_lines(self, self.shown)
 
 
 @dataclass(frozen=True)
@@ -103,7 +114,7 @@ def _build_block(fn, case: BlockCase):
         problems = _diagnose_failed_add(failed_add, case) if failed_add else []
         if problems:
             raise CheckFailed(_format(fn, case, problems)) from e
-        raise CheckFailed(_explain_build_error(e, case, name)) from e
+        raise _explain_build_error(e, case, fn) from e
     if out is None:
         raise CheckFailed(f"{name} returned None: end the function with `return X`.")
     if not hasattr(out, "_keras_history"):
@@ -147,7 +158,9 @@ def _diagnose_failed_add(inputs, case: BlockCase) -> list[str]:
     return problems + _diagnose_shortcut(paths[1 - main_i], starts[1 - main_i], case)
 
 
-def _explain_build_error(e: Exception, case: BlockCase, name: str) -> str:
+def _explain_build_error(e: Exception, case: BlockCase, fn) -> CheckFailed:
+    """The learner's block raised: say why if the error shows it, and keep the error's own first line."""
+    name, called = _fn_name(fn), _call_text(fn, case)
     text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     low = str(e).lower()
     if "incompatible shapes" in low or "broadcast" in low or "shape" in low and "add" in low:
@@ -159,8 +172,11 @@ def _explain_build_error(e: Exception, case: BlockCase, name: str) -> str:
             hint = ("Both paths must end with the same shape: put strides=s on the main path's first 1x1 conv AND "
                     "on the shortcut's 1x1 conv, give both last convs F3 filters, and use padding='same' on the "
                     "f x f conv.")
-        return f"Adding the shortcut to the main path failed: {text}\n{hint}"
-    return f"{name} raised {type(e).__name__}: {text}"
+        # The hint is the diagnosis: a notebook shows it first and Keras's error after it, in one line.
+        return CheckFailed(f"Adding the shortcut to the main path failed: {text}\n{hint}",
+                           shown=[hint, f"  (adding the shortcut to the main path failed, calling {called})"])
+    message = f"{name} raised {type(e).__name__}: {text}"
+    return CheckFailed(message, shown=[message, f"  (checked by calling {called})"])
 
 
 def set_batchnorm_params(model) -> None:
@@ -394,10 +410,13 @@ def compare_block_values(name: str, case: BlockCase, mode: str, output: np.ndarr
     raise CheckFailed(_format(name, case, [problem]))
 
 
-def _format(fn, case: BlockCase, problems: list[str]) -> str:
-    called = f"{fn if isinstance(fn, str) else _fn_name(fn)}(X of shape {case.input_shape}, f={case.f}, filters={list(case.filters)}" + (
+def _call_text(fn, case: BlockCase) -> str:
+    return f"{fn if isinstance(fn, str) else _fn_name(fn)}(X of shape {case.input_shape}, f={case.f}, filters={list(case.filters)}" + (
         f", s={case.s})" if case.kind == "convolutional" else ")")
-    return f"{called}:\n" + "\n".join(f"  - {p}" for p in problems)
+
+
+def _format(fn, case: BlockCase, problems: list[str]) -> str:
+    return f"{_call_text(fn, case)}:\n" + "\n".join(f"  - {p}" for p in problems)
 
 
 def _visible(kind: str, part: str, fn) -> None:
@@ -410,12 +429,14 @@ def _visible(kind: str, part: str, fn) -> None:
     print(f"{_fn_name(fn)}: {part} check passed.")
 
 
+@failures.learner_facing
 def check_identity_block(identity_block, part: str = "all") -> None:
     """Visible check. part: 'structure', 'inference', 'training' or 'all'."""
     for p in (("structure", "inference", "training") if part == "all" else (part,)):
         _visible("identity", p, identity_block)
 
 
+@failures.learner_facing
 def check_convolutional_block(convolutional_block, part: str = "all") -> None:
     """Visible check. part: 'structure', 'inference', 'training' or 'all'."""
     for p in (("structure", "inference", "training") if part == "all" else (part,)):
@@ -489,7 +510,9 @@ def _call_resnet50(ResNet50, classes: int = 6):
     except NotImplementedError:
         raise CheckFailed("ResNet50 is not implemented yet: replace `raise NotImplementedError()` with your code.")
     except Exception as e:
-        raise CheckFailed(f"ResNet50 raised {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") from e
+        message = f"ResNet50 raised {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+        raise CheckFailed(message, shown=[message, f"  (checked by calling ResNet50(input_shape=(64, 64, 3), "
+                                                   f"classes={classes}))"]) from e
     import keras
 
     if not isinstance(model, keras.Model):
@@ -585,6 +608,7 @@ def _resnet50_failure(problems: list[str]) -> CheckFailed:
     return CheckFailed("ResNet50():\n" + "\n".join(f"  - {p}" for p in problems))
 
 
+@failures.learner_facing
 def check_resnet50_layout(ResNet50) -> None:
     """Visible check of the stem, the four stages' block calls and the head, with stand-in blocks."""
     assert_resnet50_layout(ResNet50)
@@ -598,12 +622,13 @@ def assert_resnet50_layout(ResNet50) -> None:
                                    "from them.")
     problems = diagnose_layout(calls)
     if model is None:
-        raise _resnet50_failure(problems + [str(error)])
+        raise _resnet50_failure(problems + [str(error)]) from error  # keeps the learner's error for the notebook
     problems += diagnose_stem_and_head(model)
     if problems:
         raise _resnet50_failure(problems)
 
 
+@failures.learner_facing
 def check_resnet50_model(ResNet50, identity_block=None, convolutional_block=None) -> None:
     """Visible check of the whole model with the learner's own blocks: layer counts and parameters."""
 

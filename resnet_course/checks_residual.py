@@ -16,7 +16,7 @@ from importlib import resources
 
 import numpy as np
 
-from . import graph
+from . import failures, graph
 from .checks import CheckFailed
 from .initializers import batchnorm_weights, dense_weights, input_values
 
@@ -164,13 +164,16 @@ def build_block(fn, case: BlockCase):
     except Exception as e:
         text = _first_line(e)
         shapes = "shape" in text.lower() or "broadcast" in text.lower()
+        # The second line is the diagnosis: a notebook shows it first, the call, then the error in one line.
         if case.kind == "plain" and shapes:
-            raise CheckFailed(f"{case.describe(fn)} failed: {text}\nA plain block has no skip connection: remove "
-                              f"the addition of X (that is the residual block). Here X has {case.width} features and "
-                              f"the block {case.units} units, so X cannot be added.") from e
+            hint = ("A plain block has no skip connection: remove the addition of X (that is the residual block). "
+                    f"Here X has {case.width} features and the block {case.units} units, so X cannot be added.")
+            raise CheckFailed(f"{case.describe(fn)} failed: {text}\n{hint}",
+                              shown=[hint, f"  (checked by calling {case.describe(fn)})"]) from e
         if case.kind == "residual" and shapes:
-            raise CheckFailed(f"{case.describe(fn)} failed while adding the skip connection: {text}\nThe main path "
-                              "must end with `units` features, the same as X, so that X can be added to it.") from e
+            hint = "The main path must end with `units` features, the same as X, so that X can be added to it."
+            raise CheckFailed(f"{case.describe(fn)} failed while adding the skip connection: {text}\n{hint}",
+                              shown=[hint, f"  (adding the skip connection failed, calling {case.describe(fn)})"]) from e
         raise CheckFailed(f"{case.describe(fn)} raised {type(e).__name__}: {text}") from e
     if out is None:
         raise CheckFailed(f"{name} returned None: end the function with `return X`.")
@@ -328,11 +331,13 @@ def _visible_block(kind: str, fn, part: str) -> None:
         print(f"{_fn_name(fn)}: {p} check passed.")
 
 
+@failures.learner_facing
 def check_plain_block(plain_block, part: str = "all") -> None:
     """Visible check. part: 'structure', 'values' or 'all'."""
     _visible_block("plain", plain_block, part)
 
 
+@failures.learner_facing
 def check_residual_block(residual_block, part: str = "all") -> None:
     """Visible check. part: 'structure', 'values' or 'all'."""
     _visible_block("residual", residual_block, part)
@@ -475,13 +480,14 @@ def assert_make_net_layout(make_net, case: NetCase) -> None:
         raise error or CheckFailed("make_net never calls plain_block or residual_block: build the network from "
                                    "your blocks.")
     problems = diagnose_calls(calls, case)
-    if model is None:
-        raise CheckFailed(f"{case.describe()}:\n" + "\n".join(f"  - {p}" for p in problems + [str(error)]))
+    if model is None:  # from error: keeps the learner's error for the notebook
+        raise CheckFailed(f"{case.describe()}:\n" + "\n".join(f"  - {p}" for p in problems + [str(error)])) from error
     problems += diagnose_stem_and_head(model, case)
     if problems:
         raise CheckFailed(f"{case.describe()}:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
+@failures.learner_facing
 def check_make_net(make_net) -> None:
     """Visible check: the stem, `depth` blocks of the kind `residual` asks for, and the head (stand-in blocks)."""
     for case in VISIBLE_NETS:
@@ -601,6 +607,7 @@ def assert_gradient_norms(fn, case: GradientCase, expected: dict[str, np.ndarray
                           + "\n".join(f"  - {p}" for p in problems))
 
 
+@failures.learner_facing
 def check_layer_gradient_norms(layer_gradient_norms) -> None:
     stored = stored_expected()
     expected = {k: stored[f"gradient_{k}"] for k in ("training", "inference", "with_bias")}
@@ -715,6 +722,7 @@ def relu_outputs(batch: int, width: int) -> np.ndarray:
     return np.maximum(input_values((batch, width)), 0).astype("float32")
 
 
+@failures.learner_facing
 def check_zero_last_layer(zero_last_layer) -> None:
     residual, plain = stand_in_models(6)
     a = relu_outputs(4, 6)
