@@ -7,23 +7,98 @@ A term with this course, in order:
   feedback   resnet50                     feedback/<student>/resnet50/*.html, no hidden tests in them
   export     resnet50                     grades.csv: a row per student, per-exercise columns, status
   report     resnet50                     report/resnet50/report.html: how the class did, what failed
+
+A mistake in the command (an unknown assignment, a bad option) is said in one line and exits 2; something to
+do first (collect before autograde, a cluster that cannot grade) in one line and exits 1; --debug shows the
+Python traceback behind any failure.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
 import sys
 from pathlib import Path
 
 from . import course
+from .executors import Problem  # something to do first (collect before autograde, a cluster): one line, exit 1
+
+PROG = "python -m grader"
+# Dask's protocols; an address without one is TCP (as Dask reads it).
+SCHEDULER = re.compile(r"(?:(?P<scheme>tcp|tls|ws|wss|ucx)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})")
+
+
+class Refused(Exception):
+    """A mistake in the command line: said in one line, exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of argparse's usage block
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def scheduler_address(text: str) -> str:
+    match = SCHEDULER.fullmatch(text.strip())
+    if not match or not 0 < int(match["port"]) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a Dask scheduler address; give <protocol>://<host>:<port>, "
+                                         "e.g. tcp://head-node:8786")
+    return text.strip() if match["scheme"] else f"tcp://{text.strip()}"
+
+
+def assignments(root: Path) -> list[str]:
+    """The course's assignments: the folders of solutions/ that hold a notebook."""
+    solutions = Path(root) / "solutions"
+    return sorted(p.name for p in solutions.iterdir() if p.is_dir() and any(p.glob("*.ipynb"))) \
+        if solutions.is_dir() else []
+
+
+def check_assignment(args) -> None:
+    known = assignments(args.course)
+    if not known:
+        raise Refused(f"{args.course} is not a course folder (no solutions/<assignment>/*.ipynb in it); "
+                      "give the course folder with --course")
+    if args.assignment not in known:
+        close = difflib.get_close_matches(args.assignment, known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise Refused(f"unknown assignment {args.assignment!r}{hint}; known: {', '.join(known)}")
+
+
+def check_students(args, have: list[str], what: str) -> None:
+    unknown = sorted(set(args.students or []) - set(have))
+    if unknown:
+        raise Refused(f"no {what} of {args.assignment} for: {', '.join(unknown)}"
+                      + (f" (known: {', '.join(have[:10])}{', ...' if len(have) > 10 else ''})" if have else ""))
+
+
+def nothing_graded(args) -> str:
+    return (f"nothing of {args.assignment} has been graded yet in {args.course}: run "
+            f"{PROG} autograde {args.assignment} first")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The commands
 
 
 def release(args) -> int:
     """Generate the student version of an assignment, then prove it: solution full marks, release zero."""
+    print(f"generating assignments/{args.assignment} from solutions/{args.assignment} ...", flush=True)
     folder = course.generate_release(args.assignment, args.course)
     print(f"generated {folder}")
     if args.no_prove:
         return 0
+    print("proving it: grading the solution and the untouched release in a scratch course (a few minutes) ...",
+          flush=True)
     notebooks = sorted(p.name for p in (args.course / "solutions" / args.assignment).glob("*.ipynb"))
     with course.scratch_course(args.assignment, args.course) as root:
         course.generate_release(args.assignment, root)  # also registers the assignment in the scratch gradebook
@@ -31,6 +106,7 @@ def release(args) -> int:
         course.submit(root, args.assignment, "solution", {n: src / n for n in notebooks})
         course.submit(root, args.assignment, "release", {n: rel / n for n in notebooks})
         solution = course.autograde(args.assignment, "solution", root)
+        print(f"  solution graded: {solution.score:g}/{solution.max_score:g}", flush=True)
         untouched = course.autograde(args.assignment, "release", root)
     points = course.cell_points(args.assignment, args.course)
     problems = [f"the solution loses {points[cell] - s:g} point(s) in cell {cell!r}"
@@ -46,11 +122,21 @@ def release(args) -> int:
 
 
 def collect(args) -> int:
+    import zipfile
+
     from .collect import collect as run
 
+    if not args.source.exists():
+        raise Refused(f"{args.source}: no such file or folder (give the LMS's zip or a folder of submissions)")
+    if args.source.is_file() and not zipfile.is_zipfile(args.source):
+        raise Refused(f"{args.source} is neither a folder nor a zip file")
     notebooks = sorted(p.stem for p in (args.course / "solutions" / args.assignment).glob("*.ipynb"))
     report = run(args.source, args.assignment, args.course, notebooks)
     print("\n".join(report.lines()))
+    if not report.students:
+        print(f"nothing collected from {args.source}: no file in it looks like a submission of {args.assignment}",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -58,51 +144,84 @@ def autograde(args) -> int:
     from . import autograde as grading
     from .execute import Limits
 
+    if not grading.students(args.course, args.assignment):
+        raise Problem(f"no submissions of {args.assignment} under {args.course / 'submitted'}: collect them "
+                              f"first ({PROG} collect {args.assignment} <LMS zip or folder>)")
+    check_students(args, grading.students(args.course, args.assignment), "submission")
     limits = Limits(cell_timeout=args.cell_timeout, submission_timeout=args.timeout, memory_mb=args.memory_mb,
                     threads=args.threads, run_all_cells=args.run_all_cells, keras_backend=args.backend,
                     network=args.allow_network, max_processes=args.max_processes)
-    summary = grading.run(args.assignment, args.course, only=args.students or None, force=args.force,
-                          workers=args.workers, scheduler=args.scheduler, limits=limits)
+    try:
+        summary = grading.run(args.assignment, args.course, only=args.students or None, force=args.force,
+                              workers=args.workers, scheduler=args.scheduler, limits=limits)
+    except grading.Interrupted as stop:
+        done = stop.summary
+        print(f"\ninterrupted: {len(done.graded)} submission(s) graded and recorded in this run, {stop.remaining} "
+              f"not; run the same command again to grade those (nothing recorded is graded twice)", file=sys.stderr)
+        return 130
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.statuses.items())) or "nothing to grade"
     print(f"{counts}; {len(summary.skipped)} unchanged; {summary.wall_s:.0f} s")
+    line = summary.error_line(args.assignment)
+    if line:
+        print(line, file=sys.stderr)
+        return 1
     return 0
 
 
 def feedback(args) -> int:
+    from . import record
     from .feedback import generate
 
+    graded = sorted(record.load(args.course, args.assignment))
+    if not graded:
+        raise Problem(nothing_graded(args))
+    check_students(args, graded, "graded submission")
     pages = generate(args.assignment, args.course, args.students or None)
     print(f"wrote {len(pages)} feedback page(s) under {args.course / 'feedback'}")
     return 0
 
 
 def export(args) -> int:
+    from . import autograde, record
     from .export import write
 
+    if not record.load(args.course, args.assignment) and not autograde.students(args.course, args.assignment):
+        raise Problem(f"nothing of {args.assignment} collected or graded in {args.course}: run {PROG} collect "
+                      f"{args.assignment} <zip> and {PROG} autograde {args.assignment} first")
     out = write(args.assignment, args.out or args.course / f"grades-{args.assignment}.csv", args.course)
     print(f"wrote {out}")
     return 0
 
 
 def report(args) -> int:
+    from . import record
     from .report import build
 
+    if not record.load(args.course, args.assignment):
+        raise Problem(nothing_graded(args))
     page = build(args.assignment, args.out or args.course / "report" / args.assignment, args.course)
     print(f"wrote {page} (open it in a browser)")
     return 0
 
 
-def main(argv=None) -> int:
+# ---------------------------------------------------------------------------------------------------------
+
+
+def parser() -> Parser:
     from .executors import default_workers
 
-    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--course", type=Path, default=course.ROOT,
-                        help="the course folder (holding solutions/, submitted/, gradebook.db); default: this repository")
-    sub = parser.add_subparsers(dest="command", required=True)
+    top = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--course", type=Path, default=course.ROOT,
+                     help="the course folder (holding solutions/, submitted/, gradebook.db); default: this repository")
+    top.add_argument("--debug", action="store_true", help="show the Python traceback behind any failure")
+    # The same two options are also accepted after the command (python -m grader export resnet50 --debug).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--course", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sub = top.add_subparsers(dest="command", required=True, metavar="command")
 
     def command(name, fn, help):
-        p = sub.add_parser(name, help=help, description=help)
+        p = sub.add_parser(name, help=help, description=help, parents=[common])
         p.add_argument("assignment", help="e.g. resnet50")
         p.set_defaults(run=fn)
         return p
@@ -114,13 +233,15 @@ def main(argv=None) -> int:
     p = command("autograde", autograde, "grade new or changed submissions in parallel")
     p.add_argument("students", nargs="*", help="only these students (default: everyone who submitted)")
     p.add_argument("--force", action="store_true", help="re-grade even unchanged submissions")
-    p.add_argument("--workers", type=int, help=f"submissions graded at once on this machine (default: {default_workers()}, the cores)")
-    p.add_argument("--scheduler", help="grade on this Dask cluster instead, e.g. tcp://head-node:8786")
-    p.add_argument("--cell-timeout", type=int, default=180, help="seconds per cell (default 180)")
-    p.add_argument("--timeout", type=int, default=600, help="wall-clock seconds per submission (default 600)")
-    p.add_argument("--memory-mb", type=int, default=8192, help="memory per student kernel (default 8192)")
-    p.add_argument("--threads", type=int, default=1, help="math threads per kernel (default 1)")
-    p.add_argument("--max-processes", type=int, default=512,
+    p.add_argument("--workers", type=positive_int,
+                   help=f"submissions graded at once on this machine (default: {default_workers()}, the cores)")
+    p.add_argument("--scheduler", type=scheduler_address,
+                   help="grade on this Dask cluster instead, e.g. tcp://head-node:8786 (see README, On a cluster)")
+    p.add_argument("--cell-timeout", type=positive_int, default=180, help="seconds per cell (default 180)")
+    p.add_argument("--timeout", type=positive_int, default=600, help="wall-clock seconds per submission (default 600)")
+    p.add_argument("--memory-mb", type=positive_int, default=8192, help="memory per student kernel (default 8192)")
+    p.add_argument("--threads", type=positive_int, default=1, help="math threads per kernel (default 1)")
+    p.add_argument("--max-processes", type=positive_int, default=512,
                    help="processes and threads per kernel (default 512); a kernel with a quarter of that in "
                         "processes is a fork bomb and is killed (where kernels get a user id of their own, see README)")
     p.add_argument("--backend", choices=["tensorflow", "torch", "jax"],
@@ -129,14 +250,59 @@ def main(argv=None) -> int:
     p.add_argument("--run-all-cells", action="store_true",
                    help="also run the cells after the last graded one (slower; grades cannot change)")
     p = command("feedback", feedback, "write one feedback HTML per student")
-    p.add_argument("students", nargs="*")
+    p.add_argument("students", nargs="*", help="only these students (default: everyone graded)")
     p = command("export", export, "write the grades as CSV")
     p.add_argument("--out", type=Path, help="default: <course>/grades-<assignment>.csv")
     p = command("report", report, "write the instructor's HTML report")
     p.add_argument("--out", type=Path, help="folder for report.html and its PNGs (default: <course>/report/<assignment>)")
-    args = parser.parse_args(argv)
-    args.course = args.course.resolve()
-    return args.run(args)
+    return top
+
+
+def _first_line(error: BaseException) -> str:
+    text = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    return text or type(error).__name__
+
+
+def main(argv=None) -> int:
+    top = parser()
+    args, extra = top.parse_known_args(argv)
+    # Student names after an option (autograde resnet50 --force alice) are students too: argparse alone
+    # would refuse them (a positional list ends at the first option).
+    if extra and isinstance(getattr(args, "students", None), list) and not any(e.startswith("-") for e in extra):
+        args.students += extra
+    elif extra:
+        top.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.course = args.course.expanduser().resolve()
+    where = f"{PROG} {args.command}"
+    try:
+        check_assignment(args)
+        return args.run(args)
+    except Refused as e:
+        if args.debug:
+            raise
+        print(f"{where}: error: {e}", file=sys.stderr)
+        return 2
+    except Problem as e:  # (the cluster's problems included)
+        if args.debug:
+            raise
+        print(f"{where}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"\n{where}: interrupted; what was written before is complete; run the command again", file=sys.stderr)
+        return 130
+    except OSError as e:  # a folder that cannot be written, a full disk, ...
+        if args.debug:
+            raise
+        print(f"{where}: {type(e).__name__}: {e} (--debug shows where)", file=sys.stderr)
+        return 1
+    except Exception as e:  # a bug of ours: still one line, and how to see more
+        if args.debug:
+            raise
+        print(f"{where}: the grader failed: {type(e).__name__}: {_first_line(e)} (run again with --debug for the "
+              "traceback, and please report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Grade a class: find the submissions, skip those already graded, grade the rest in parallel (locally or on
-Dask) with a progress bar, and record each outcome as it arrives.
+Dask) with a progress bar, and record each outcome as it arrives. A grader error never replaces an earlier
+result (grader.record) and is retried by the next run; on a cluster, one probe checks first that it can grade
+(grader.executors.probe).
 
     python -m grader autograde resnet50                 # every new or changed submission, all cores
     python -m grader autograde resnet50 --force alice   # re-grade alice even if nothing changed
@@ -8,6 +10,7 @@ Dask) with a progress bar, and record each outcome as it arrives.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections import Counter
@@ -17,8 +20,18 @@ from pathlib import Path
 from . import course, executors, record
 from .execute import Job, Limits, Template
 
-SKIPPED_FILES = {"timestamp.txt"}
+SKIPPED_FILES = {"timestamp.txt", "submission.json"}  # (nbgrader's, and collect's note of the LMS's details)
 SKIPPED_DIRS = {".ipynb_checkpoints", "__pycache__"}
+
+
+Problem = executors.Problem  # something the instructor must do first, said in one line
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; `summary` holds what was recorded before it (each result is recorded whole)."""
+
+    def __init__(self, summary: "Summary", remaining: int):
+        super().__init__()
+        self.summary, self.remaining = summary, remaining
 
 
 @dataclass
@@ -26,10 +39,29 @@ class Summary:
     graded: list[dict] = field(default_factory=list)  # status records of the submissions graded in this run
     skipped: list[str] = field(default_factory=list)  # unchanged since their last grading
     wall_s: float = 0.0
+    notes: list[str] = field(default_factory=list)  # what the cluster probe found
 
     @property
     def statuses(self) -> Counter:
         return Counter(r["status"] for r in self.graded)
+
+    @property
+    def errors(self) -> list[dict]:
+        """Records of this run's grader errors (each with "kept": the earlier status, where one was kept)."""
+        return [r for r in self.graded if r["status"] == "error"]
+
+    def error_line(self, assignment: str) -> str | None:
+        """One line for the end of a run that hit grader errors (None when it hit none)."""
+        errors = self.errors
+        if not errors:
+            return None
+        kept = sum(1 for r in errors if r.get("kept"))
+        earlier = f"earlier grades kept for {kept}" if kept else "no earlier grades to keep"
+        if kept == len(errors):
+            earlier = "earlier grades kept"
+        first = errors[0]["message"]
+        return (f"{len(errors)} of {len(self.graded)} submissions hit an error of the grader; {earlier}; rerun to "
+                f"retry (python -m grader autograde {assignment}); first error: {first}")
 
 
 def students(root: Path, assignment: str) -> list[str]:
@@ -71,7 +103,7 @@ def isolation(limits: Limits, scheduler: str | None) -> str:
 
     lines = [f"kernels limited to {limits.memory_mb} MB, {limits.cell_timeout} s per cell, "
              f"{limits.submission_timeout} s per submission, each in its own scratch course"]
-    where = "on this machine" if not scheduler else "on this machine (Dask workers check their own)"
+    where = "on this machine" if not scheduler else "on this machine (the Dask workers': next line)"
     mode = confinement()
     if mode == "user":
         lines.append(f"{where}: each kernel runs as a user id of its own, at most {limits.max_processes} "
@@ -93,6 +125,14 @@ def isolation(limits: Limits, scheduler: str | None) -> str:
     return "isolation: " + "; ".join(lines)
 
 
+@contextlib.contextmanager
+def _interruptible(summary: Summary, total: int):
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(summary, total - len(summary.graded)) from None
+
+
 def run(assignment: str, root: Path | None = None, only: list[str] | None = None, force: bool = False,
         workers: int | None = None, scheduler: str | None = None, limits: Limits = Limits(),
         progress: bool = True, template: Template | None = None) -> Summary:
@@ -103,41 +143,54 @@ def run(assignment: str, root: Path | None = None, only: list[str] | None = None
     db_url = course.load_config(root).CourseDirectory.db_url
     start = time.monotonic()
     everyone = students(root, assignment)
+    if not everyone:
+        raise Problem(f"no submissions of {assignment} under {root / 'submitted'}: collect them first "
+                      f"(python -m grader collect {assignment} <LMS zip or folder>)")
     unknown = sorted(set(only or []) - set(everyone))
     if unknown:
-        raise SystemExit(f"no submission of {assignment} for: {', '.join(unknown)} (see {root / 'submitted'})")
+        raise Problem(f"no submission of {assignment} for: {', '.join(unknown)} (see {root / 'submitted'})")
     chosen = only or everyone
-    template = template or course.template(assignment, root)
-    ensure_released(assignment, root, db_url)
-    done = record.load(root, assignment)
-    summary, todo = Summary(), []
-    for student in chosen:
-        j = job(root, assignment, student)
-        previous = done.get(student)
-        if not force and previous and previous.get("key") == record.key(j.digest, template):
-            summary.skipped.append(student)
-        else:
-            todo.append(j)
+    with contextlib.ExitStack() as stack:
+        # An unreachable scheduler or a cluster that cannot grade is said at once, before anything is built
+        # or recorded.
+        client = stack.enter_context(executors.connect(scheduler)) if scheduler else None
+        summary = Summary(notes=executors.probe(client) if client is not None else [])
+        template = template or course.template(assignment, root)
+        ensure_released(assignment, root, db_url)
+        done, failed = record.load(root, assignment), record.load_errors(root, assignment)
+        todo = []
+        for student in chosen:
+            j = job(root, assignment, student)
+            previous = done.get(student)
+            # A submission whose last run hit a grader error is graded again, changed or not.
+            if not force and previous and previous.get("status") != "error" and student not in failed \
+                    and previous.get("key") == record.key(j.digest, template):
+                summary.skipped.append(student)
+            else:
+                todo.append(j)
 
-    if scheduler:
-        outcomes = executors.dask(todo, template, limits, scheduler)
-        where = f"Dask at {scheduler}"
-    else:
-        workers = workers or executors.default_workers()
-        outcomes = executors.local(todo, template, limits, workers)
-        where = f"{workers} local worker(s)"
-    if progress:
-        print(isolation(limits, scheduler))
-        print(f"{assignment}: grading {len(todo)} submission(s) on {where}; "
-              f"{len(summary.skipped)} unchanged since last time (use --force to re-grade them)")
-    bar = tqdm(total=len(todo), unit="submission", disable=not progress, dynamic_ncols=True)
-    with bar:
-        for outcome in outcomes:
-            rec = record.save(outcome, template, root, db_url)
-            summary.graded.append(rec)
-            if outcome.status != "graded":
-                bar.write(f"  {outcome.student}: {outcome.status}: {outcome.message}")
-            bar.set_postfix(dict(summary.statuses), refresh=False)
-            bar.update()
+        if client is not None:
+            outcomes = executors.dask(todo, template, limits, client)
+            where = f"Dask at {scheduler}"
+        else:
+            workers = workers or executors.default_workers()
+            outcomes = executors.local(todo, template, limits, workers)
+            where = f"{workers} local worker(s)"
+        if progress:
+            print(isolation(limits, scheduler))
+            for note in summary.notes:
+                print(note)
+            print(f"{assignment}: grading {len(todo)} submission(s) on {where}; "
+                  f"{len(summary.skipped)} unchanged since last time (use --force to re-grade them)")
+        bar = tqdm(total=len(todo), unit="submission", disable=not progress, dynamic_ncols=True)
+        with bar, _interruptible(summary, len(todo)):
+            for outcome in outcomes:
+                rec = record.save(outcome, template, root, db_url)
+                summary.graded.append(rec)
+                if outcome.status != "graded":
+                    kept = f" (its earlier result, {rec['kept']}, is kept)" if rec.get("kept") else ""
+                    bar.write(f"  {outcome.student}: {outcome.status}: {outcome.message}{kept}")
+                bar.set_postfix(dict(summary.statuses), refresh=False)
+                bar.update()
     summary.wall_s = round(time.monotonic() - start, 2)
     return summary

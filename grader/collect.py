@@ -3,11 +3,20 @@
 Recognised layouts, as a folder or inside a .zip (LMS downloads):
   notebooks named by student   alice.ipynb, bob-smith.ipynb
   a folder per student         alice/Residual_Networks.ipynb (other files in it come along)
-  Canvas names                 smithjohn_12345_67890_Residual_Networks.ipynb (also _LATE_)
+  Canvas names                 smithjohn_12345_67890_Residual_Networks.ipynb: login, user id, submission id
+                               and the student's file name; smithjohn_LATE_... for late work; a re-upload
+                               is named Residual_Networks-1.ipynb, -2, ... by Canvas
   Moodle folders               John Smith_12345_assignsubmission_file_/Residual_Networks.ipynb
 
-Student ids are sanitised (lower case ASCII letters, digits, '.', '_', '-'). Nothing is dropped silently:
-duplicates, renamed notebooks, unreadable notebooks and skipped files are all in the report.
+Student ids are sanitised (lower case ASCII letters, digits, '.', '_', '-'). When a student handed in the
+same file more than once (Canvas re-uploads, "name (1).ipynb" copies, a folder and a loose file), the newest is
+kept: for Canvas files the highest submission id, then the highest re-upload number, then the file time;
+otherwise the file time. Nothing is dropped silently: older copies, renamed notebooks, notebooks that are
+not graded, late files, unreadable notebooks and skipped files are all in the report.
+
+Each student's folder gets nbgrader's timestamp.txt (the newest kept file's time) and submission.json: what
+the LMS said (its name for the LMS, login, user id, submission id, the late marker) and which downloaded file
+became which submitted one, so export can give the LMS its own ids back.
 """
 
 from __future__ import annotations
@@ -21,7 +30,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-CANVAS = re.compile(r"^(?P<who>[A-Za-z0-9-]+?)(?:_LATE)?_(?P<user>\d+)_(?P<submission>\d+)_(?P<name>.+)$")
+CANVAS = re.compile(r"^(?P<who>[A-Za-z0-9-]+?)(?:_(?P<late>LATE|late))?_(?P<user>\d+)_(?P<submission>\d+)_(?P<name>.+)$")
+# Canvas's name for the n-th re-upload of a file (Residual_Networks-1.ipynb), and the copies browsers and file
+# managers make (Residual_Networks (1).ipynb, "Residual_Networks copy.ipynb").
+REUPLOAD = re.compile(r"^(?P<base>.+?)-(?P<n>\d+)(?P<ext>\.[^./]+)$")
+COPY = re.compile(r"^(?P<base>.+?)(?: \((?P<n>\d+)\)| copy)(?P<ext>\.[^./]+)$")
+METADATA = "submission.json"
 MOODLE = re.compile(r"^(?P<who>.+?)_(?P<user>\d+)_assignsubmission_\w*?_?$")
 JUNK = {"__MACOSX", ".DS_Store", ".ipynb_checkpoints", "Thumbs.db", "__pycache__"}
 MAX_FILE_BYTES = 200 * 1024 * 1024  # a notebook over 200 MB is not an honest submission (zip bombs)
@@ -35,16 +49,52 @@ class Entry:
 
 
 @dataclass
+class File:
+    """One input file, attributed: whose it is, where it goes, and what its LMS said about it."""
+
+    entry: Entry
+    student: str
+    path: PurePosixPath  # inside the student's assignment folder
+    lms: dict  # {"lms", "login", "user_id", "submission_id", "late"} as far as the name tells
+    copy: int = 0  # re-upload / copy number (0: the original)
+    handed: str = ""  # the file's name before the re-upload or copy suffix was taken off
+
+    @property
+    def where(self) -> str:
+        return "/".join(self.entry.parts)
+
+    def newer_than(self, other: "File") -> bool:
+        if self.lms.get("lms") == other.lms.get("lms") == "canvas":
+            mine = (int(self.lms["submission_id"]), self.copy, self.entry.mtime)
+            return mine >= (int(other.lms["submission_id"]), other.copy, other.entry.mtime)
+        return (self.entry.mtime, self.copy) >= (other.entry.mtime, other.copy)
+
+    def why_newer(self, other: "File") -> str:
+        if self.lms.get("lms") == other.lms.get("lms") == "canvas":
+            if self.lms["submission_id"] != other.lms["submission_id"]:
+                return "a later submission"
+            if self.copy != other.copy:
+                return "a later re-upload"
+        return "newer"
+
+
+@dataclass
 class Report:
     students: dict[str, list[str]] = field(default_factory=dict)  # student -> files collected
     renamed: list[str] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # a file handed in more than once: the newest is kept
+    not_graded: list[str] = field(default_factory=list)  # notebooks collected but not the one graded
+    late: list[str] = field(default_factory=list)  # students whose LMS marked the kept file late
     unreadable: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    lms: dict[str, dict] = field(default_factory=dict)  # student -> what submission.json records
 
     def lines(self) -> list[str]:
         out = [f"collected {len(self.students)} student(s)"]
-        for title, items in (("renamed", self.renamed), ("duplicates", self.duplicates),
+        for title, items in (("renamed", self.renamed),
+                             ("handed in more than once (the newest is kept and graded)", self.duplicates),
+                             ("notebooks that will not be graded", self.not_graded),
+                             ("late (marked by the LMS)", self.late),
                              ("unreadable (collected anyway; autograde will mark them)", self.unreadable),
                              ("skipped", self.skipped)):
             if items:
@@ -90,65 +140,116 @@ def read_entries(source: Path, report: Report, notebook_files: set[str]) -> list
     return entries
 
 
-def owner(entry: Entry, assignment: str, notebooks: list[str]) -> tuple[str, PurePosixPath]:
-    """(raw student id, path inside the student's assignment folder) for one file."""
+def owner(entry: Entry, assignment: str, notebooks: list[str]) -> tuple[str, PurePosixPath, dict]:
+    """(raw student id, path inside the student's assignment folder, what the LMS's name tells) for one file."""
     if len(entry.parts) == 1:
         name = entry.parts[0]
         canvas = CANVAS.match(name)
         if canvas:
-            return canvas["who"], PurePosixPath(canvas["name"])
+            return canvas["who"], PurePosixPath(canvas["name"]), {
+                "lms": "canvas", "login": canvas["who"], "user_id": canvas["user"],
+                "submission_id": canvas["submission"], "late": bool(canvas["late"])}
         stem = PurePosixPath(name).stem
         target = f"{notebooks[0]}.ipynb" if name.endswith(".ipynb") and len(notebooks) == 1 else name
-        return stem, PurePosixPath(target)
+        return stem, PurePosixPath(target), {}
     folder, rest = entry.parts[0], list(entry.parts[1:])
     moodle = MOODLE.match(folder)
     if rest[0] == assignment and len(rest) > 1:
         rest = rest[1:]
-    return (moodle["who"] if moodle else folder), PurePosixPath(*rest)
+    if moodle:
+        return moodle["who"], PurePosixPath(*rest), {"lms": "moodle", "login": moodle["who"], "user_id": moodle["user"]}
+    return folder, PurePosixPath(*rest), {}
+
+
+def copy_of(path: PurePosixPath, lms: dict, notebooks: list[str]) -> tuple[PurePosixPath, int]:
+    """(the name as the student handed the file in, its re-upload or copy number; 0 for the original).
+    Canvas's "-1", "-2" on any file of a Canvas name; "-1", " (1)" and " copy" on this assignment's notebooks."""
+    expected = {f"{n}.ipynb" for n in notebooks}
+    for pattern in (REUPLOAD, COPY):
+        match = pattern.match(path.name)
+        if match and (match["base"] + match["ext"] in expected or (pattern is REUPLOAD and lms.get("lms") == "canvas")):
+            return path.with_name(match["base"] + match["ext"]), int(match["n"] or 1)
+    return path, 0
 
 
 def collect(source: Path, assignment: str, root: Path, notebooks: list[str]) -> Report:
     report = Report()
-    chosen: dict[tuple[str, str], tuple[Entry, str]] = {}
+    chosen: dict[tuple[str, str], File] = {}
+    older: dict[str, list[str]] = {}  # student -> the files not kept because a newer copy was
     for entry in read_entries(source, report, {f"{n}.ipynb" for n in notebooks}):
-        raw, path = owner(entry, assignment, notebooks)
+        raw, path, lms = owner(entry, assignment, notebooks)
         student = sanitize(raw)
-        where = "/".join(entry.parts)
+        original, number = copy_of(path, lms, notebooks)
+        file = File(entry, student, original, lms, number, path.name)
         if not student:
-            report.skipped.append(f"{where}: no student id in its name")
+            report.skipped.append(f"{file.where}: no student id in its name")
             continue
-        slot = (student, path.as_posix())
-        if slot in chosen:
-            other = chosen[slot]
-            kept, ignored = ((entry, where), other) if entry.mtime >= other[0].mtime else (other, (entry, where))
-            report.duplicates.append(f"{student}/{path}: in {kept[1]} and {ignored[1]}; kept {kept[1]} (newer)")
-            chosen[slot] = kept
-        else:
-            chosen[slot] = (entry, where)
+        slot = (student, original.as_posix())
+        other = chosen.get(slot)
+        if other is None:
+            chosen[slot] = file
+            continue
+        kept, ignored = (file, other) if file.newer_than(other) else (other, file)
+        report.duplicates.append(f"{student}/{original}: in {kept.where} and {ignored.where}; kept {kept.where} "
+                                 f"({kept.why_newer(ignored)})")
+        older.setdefault(student, []).append(ignored.where)
+        chosen[slot] = kept
 
-    per_student: dict[str, dict[str, Entry]] = {}
-    for (student, path), (entry, _) in chosen.items():
-        per_student.setdefault(student, {})[path] = entry
+    per_student: dict[str, dict[str, File]] = {}
+    for (student, path), file in chosen.items():
+        per_student.setdefault(student, {})[path] = file
+    expected = {f"{n}.ipynb" for n in notebooks}
     for student, files in sorted(per_student.items()):
-        expected = {f"{n}.ipynb" for n in notebooks}
-        found = [p for p in files if p.endswith(".ipynb")]
+        for path, file in sorted(files.items()):
+            if file.copy:
+                what = "Canvas's name for re-upload" if file.lms.get("lms") == "canvas" else "the name of copy"
+                report.renamed.append(f"{student}: {file.handed} -> {PurePosixPath(path).name} ({what} {file.copy})")
+        found = sorted(p for p in files if p.endswith(".ipynb"))
         if len(notebooks) == 1 and not expected & set(files) and len(found) == 1:
             target = next(iter(expected))
             report.renamed.append(f"{student}: {found[0]} -> {target}")
             files[target] = files.pop(found[0])
+        elif len(notebooks) == 1 and not expected & set(files) and len(found) > 1:
+            report.not_graded.append(f"{student}: {', '.join(found)}: none is {next(iter(expected))} and there is more "
+                                     "than one, so none was renamed (autograde will mark it invalid; rename the one "
+                                     "to grade and collect again)")
+        else:
+            others = [p for p in found if p not in expected]
+            if others:
+                report.not_graded.append(f"{student}: {', '.join(others)} (collected, not graded: only "
+                                         f"{', '.join(sorted(expected))} is)")
         folder = Path(root) / "submitted" / student / assignment
         if folder.exists():
             shutil.rmtree(folder)  # the newest download replaces an earlier one
-        for path, entry in sorted(files.items()):
+        for path, file in sorted(files.items()):
             target = folder / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(entry.data)
+            target.write_bytes(file.entry.data)
             if path.endswith(".ipynb"):
                 try:
-                    json.loads(entry.data.decode("utf-8"))
+                    json.loads(file.entry.data.decode("utf-8"))
                 except (UnicodeDecodeError, ValueError) as e:
                     report.unreadable.append(f"{student}/{path}: {type(e).__name__}: {str(e)[:120]}")
-        newest = max(e.mtime for e in files.values())
-        (folder / "timestamp.txt").write_text(datetime.fromtimestamp(newest, timezone.utc).isoformat())
+        newest = datetime.fromtimestamp(max(f.entry.mtime for f in files.values()), timezone.utc).isoformat()
+        (folder / "timestamp.txt").write_text(newest)
+        graded = [files[p] for p in sorted(expected & set(files))] or list(files.values())
+        lms = next((f.lms for f in graded if f.lms), next((f.lms for f in files.values() if f.lms), {}))
+        late = any(f.lms.get("late") for f in graded)
+        meta = {"student": student, **lms, "late": late, "submitted_at": newest,
+                "files": {path: file.where for path, file in sorted(files.items())},
+                "not_kept": sorted(older.get(student, []))}
+        (folder / METADATA).write_text(json.dumps(meta, indent=1) + "\n")
+        if late:
+            report.late.append(f"{student}: {', '.join(f.where for f in graded if f.lms.get('late'))}")
         report.students[student] = sorted(files)
+        report.lms[student] = meta
     return report
+
+
+def metadata(root: Path, assignment: str, student: str) -> dict:
+    """What collect recorded of a student's submission (submission.json), {} where it recorded nothing."""
+    path = Path(root) / "submitted" / student / assignment / METADATA
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}

@@ -3,6 +3,11 @@ file per submission. Student code never runs in this process.
 
 The status file (grading/<assignment>/<student>.json) is written last, atomically: it marks a submission as
 done, so a grader killed midway re-grades exactly the submissions without one.
+
+A result of status "error" is a failure of the grader (a crashed worker, a broken cluster), not something the
+student did: it never replaces an earlier result. It goes to grading/<assignment>/errors/<student>.json
+instead, the gradebook, the autograded notebooks and the status file keep the earlier result, and the next
+run grades the submission again (autograde retries every submission whose last run hit an error).
 """
 
 from __future__ import annotations
@@ -13,12 +18,18 @@ import shutil
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .execute import Outcome, Template
+if TYPE_CHECKING:
+    from .execute import Outcome, Template
 
 
 def status_dir(root: Path, assignment: str) -> Path:
     return Path(root) / "grading" / assignment
+
+
+def errors_dir(root: Path, assignment: str) -> Path:
+    return status_dir(root, assignment) / "errors"
 
 
 def key(outcome_digest: str, template: Template) -> str:
@@ -38,6 +49,19 @@ def load(root: Path, assignment: str) -> dict[str, dict]:
     return records
 
 
+def load_errors(root: Path, assignment: str) -> dict[str, dict]:
+    """{student: error record} of the submissions whose latest run hit a grader error that did not replace
+    an earlier result (their status file holds that earlier result)."""
+    folder = errors_dir(root, assignment)
+    records = {}
+    for path in sorted(folder.glob("*.json")) if folder.exists() else []:
+        try:
+            records[path.stem] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+    return records
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -47,10 +71,26 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def save(outcome: Outcome, template: Template, root: Path, db_url: str) -> dict:
-    """Write one outcome everywhere it belongs; returns the status record."""
+    """Write one outcome everywhere it belongs; returns the status record. A grader error beside an earlier
+    result is kept apart (see the module's docstring); its record says so with "kept": <earlier status>."""
     from nbgrader.api import Gradebook
 
     assignment, student = template.assignment, outcome.student
+    record = {k: v for k, v in asdict(outcome).items() if k != "autograded"}
+    record["key"] = key(outcome.digest, template)
+    status_file = status_dir(root, assignment) / f"{student}.json"
+    error_file = errors_dir(root, assignment) / f"{student}.json"
+    if outcome.status == "error":
+        earlier = load(root, assignment).get(student) if status_file.exists() else None
+        if earlier and earlier.get("status") != "error":
+            record["kept"] = earlier["status"]
+            _write_atomically(error_file, json.dumps(record, indent=1).encode())
+            return record
+        # Nothing earlier to keep: the status file says "error" (the gradebook is left as it is), and the
+        # next run tries again.
+        _write_atomically(status_file, json.dumps(record, indent=1).encode())
+        return record
+
     autograded = Path(root) / "autograded" / student / assignment
     if autograded.exists():
         shutil.rmtree(autograded)
@@ -77,7 +117,6 @@ def save(outcome: Outcome, template: Template, root: Path, db_url: str) -> dict:
                 comment.auto_comment = comments.get(comment.name) if graded else None
         gb.db.commit()
 
-    record = {k: v for k, v in asdict(outcome).items() if k != "autograded"}
-    record["key"] = key(outcome.digest, template)
-    _write_atomically(status_dir(root, assignment) / f"{student}.json", json.dumps(record, indent=1).encode())
+    _write_atomically(status_file, json.dumps(record, indent=1).encode())
+    error_file.unlink(missing_ok=True)  # (after the status file: a kill between the two retries once more)
     return record

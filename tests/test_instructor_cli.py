@@ -1,0 +1,236 @@
+"""The instructor's command line: every mistake is refused in one line with a non-zero exit (no traceback
+unless --debug), and a grader error never replaces a grade, is retried by the next run and fails the command.
+
+No student kernel runs here: the executor is replaced by one that returns the outcomes each test wants.
+"""
+
+import json
+import shutil
+import socket
+import time
+
+import pytest
+
+from grader import autograde, course, executors, record
+from grader.__main__ import main
+
+ASSIGNMENT = "resnet50"
+NOTEBOOK = "Residual_Networks"
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of one command."""
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as e:  # argparse's own refusals exit from inside parse_args
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, text
+    assert "Traceback" not in text
+    return lines[0]
+
+
+@pytest.fixture
+def empty_course(tmp_path):
+    root = tmp_path / "course"
+    for part in ("solutions", "assignments"):
+        shutil.copytree(course.ROOT / part / ASSIGNMENT, root / part / ASSIGNMENT)
+    return root
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ------------------------------------------------------------------------------------ mistakes, one line each
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["collect", "resnet51", "x.zip"], "unknown assignment 'resnet51' (did you mean resnet50?); known: resnet50"),
+    (["release", "resnet51"], "unknown assignment 'resnet51'"),
+    (["autograde", "resnet51"], "unknown assignment 'resnet51'"),
+    (["feedback", "resnet51"], "unknown assignment 'resnet51'"),
+    (["export", "resnet51"], "unknown assignment 'resnet51'"),
+    (["report", "nope"], "unknown assignment 'nope'; known: resnet50"),
+    (["autograde", ASSIGNMENT, "--workers", "0"], "argument --workers: must be 1 or more, not 0"),
+    (["autograde", ASSIGNMENT, "--workers", "-1"], "argument --workers: must be 1 or more, not -1"),
+    (["autograde", ASSIGNMENT, "--workers", "two"], "argument --workers: 'two' is not a whole number"),
+    (["autograde", ASSIGNMENT, "--timeout", "0"], "argument --timeout: must be 1 or more, not 0"),
+    (["autograde", ASSIGNMENT, "--cell-timeout", "-5"], "argument --cell-timeout: must be 1 or more"),
+    (["autograde", ASSIGNMENT, "--scheduler", "nonsense"], "'nonsense' is not a Dask scheduler address"),
+    (["autograde", ASSIGNMENT, "--scheduler", "tcp://head:99999"], "is not a Dask scheduler address"),
+    (["collect", ASSIGNMENT, "no-such.zip"], "no-such.zip: no such file or folder"),
+    (["frobnicate", ASSIGNMENT], "invalid choice: 'frobnicate'"),
+])
+def test_a_mistake_is_refused_in_one_line(capsys, empty_course, argv, says):
+    code, out, err = cli(capsys, "--course", empty_course, *argv)
+    assert code == 2
+    assert says in one_line(err)
+    assert not (empty_course / "submitted").exists()
+
+
+def test_not_a_course_folder(capsys, tmp_path):
+    code, _, err = cli(capsys, "--course", tmp_path, "export", ASSIGNMENT)
+    assert code == 2 and "is not a course folder" in one_line(err)
+
+
+@pytest.mark.parametrize("command, says", [
+    ("autograde", "collect them first (python -m grader collect resnet50 <LMS zip or folder>)"),
+    ("feedback", "run python -m grader autograde resnet50 first"),
+    ("report", "run python -m grader autograde resnet50 first"),
+    ("export", "nothing of resnet50 collected or graded"),
+])
+def test_a_step_run_too_early_says_what_to_run(capsys, empty_course, command, says):
+    code, _, err = cli(capsys, "--course", empty_course, command, ASSIGNMENT)
+    assert code == 1 and says in one_line(err)
+
+
+def test_debug_shows_the_traceback(empty_course):
+    with pytest.raises(executors.Problem, match="run python -m grader autograde"):
+        main(["--course", str(empty_course), "report", ASSIGNMENT, "--debug"])
+
+
+def test_options_after_the_command(capsys, empty_course):
+    code, _, err = cli(capsys, "report", ASSIGNMENT, "--course", empty_course)
+    assert code == 1 and str(empty_course) in one_line(err)
+
+
+def test_an_unreachable_scheduler_fails_within_seconds(capsys, empty_course):
+    (empty_course / "submitted" / "alice" / ASSIGNMENT).mkdir(parents=True)
+    address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+    start = time.monotonic()
+    code, _, err = cli(capsys, "--course", empty_course, "autograde", ASSIGNMENT, "--scheduler", address)
+    assert time.monotonic() - start < 20
+    assert code == 1 and f"no Dask scheduler answered at {address} within 5 s" in one_line(err)
+    assert not record.status_dir(empty_course, ASSIGNMENT).exists()
+
+
+# ------------------------------------------------------------------------- a grader error keeps the grade
+
+
+class FakeExecutor:
+    """Stands in for executors.local: returns, for each job, the outcome `script` names for its student."""
+
+    def __init__(self, monkeypatch):
+        self.script, self.seen = {}, []
+        monkeypatch.setattr(executors, "local", self)
+
+    def __call__(self, jobs, template, limits, workers):
+        from grader.execute import Outcome
+
+        points = course.cell_points(ASSIGNMENT)
+        for job in jobs:
+            self.seen.append(job.student)
+            status = self.script.get(job.student, "graded")
+            if status == "graded":
+                yield Outcome(job.student, job.digest, "graded", scores={NOTEBOOK: dict(points)},
+                              timestamp=job.timestamp)
+            else:
+                yield Outcome(job.student, job.digest, "error", "the grading worker crashed: RuntimeError: Error "
+                              "during deserialization of the task graph", timestamp=job.timestamp)
+
+
+@pytest.fixture(scope="module")
+def released_course(tmp_path_factory):
+    """A course with two collected submissions and the assignment in its gradebook (nbgrader, once)."""
+    root = tmp_path_factory.mktemp("errors") / "course"
+    for part in ("solutions", "assignments"):
+        shutil.copytree(course.ROOT / part / ASSIGNMENT, root / part / ASSIGNMENT)
+    release = (root / "assignments" / ASSIGNMENT / f"{NOTEBOOK}.ipynb").read_bytes()
+    for student in ("alice", "bob"):
+        folder = root / "submitted" / student / ASSIGNMENT
+        folder.mkdir(parents=True)
+        (folder / f"{NOTEBOOK}.ipynb").write_bytes(release)
+    course.kernel_environment()  # (nbgrader creates a gradebook with `alembic`, from the environment's bin/)
+    autograde.ensure_released(ASSIGNMENT, root, course.load_config(root).CourseDirectory.db_url)
+    return root
+
+
+@pytest.fixture
+def template(released_course):
+    from grader.execute import Template
+
+    return Template(ASSIGNMENT, (NOTEBOOK,), frozenset({"identity_block"}), b"", {}, "tests-digest")
+
+
+def scores(root, student) -> dict:
+    return course.read_score(ASSIGNMENT, student, root).cells
+
+
+def test_a_grader_error_keeps_the_earlier_grade_and_is_retried(monkeypatch, released_course, template):
+    root, fake = released_course, FakeExecutor(monkeypatch)
+    first = autograde.run(ASSIGNMENT, root, force=True, progress=False, template=template)
+    assert first.statuses == {"graded": 2} and first.error_line(ASSIGNMENT) is None
+    full = sum(course.cell_points(ASSIGNMENT).values())
+    status_files = {s: (record.status_dir(root, ASSIGNMENT) / f"{s}.json").read_bytes() for s in ("alice", "bob")}
+
+    fake.script = {"alice": "error", "bob": "error"}  # the cluster broke: every result is an error of ours
+    broken = autograde.run(ASSIGNMENT, root, force=True, progress=False, template=template)
+    assert [r["kept"] for r in broken.errors] == ["graded", "graded"]
+    assert broken.error_line(ASSIGNMENT).startswith(
+        "2 of 2 submissions hit an error of the grader; earlier grades kept; rerun to retry")
+    for student in ("alice", "bob"):  # status file and gradebook untouched
+        assert (record.status_dir(root, ASSIGNMENT) / f"{student}.json").read_bytes() == status_files[student]
+        assert sum(scores(root, student).values()) == full
+    assert set(record.load_errors(root, ASSIGNMENT)) == {"alice", "bob"}
+
+    fake.script, fake.seen = {}, []
+    again = autograde.run(ASSIGNMENT, root, progress=False, template=template)  # no --force: errors retried
+    assert sorted(fake.seen) == ["alice", "bob"] and again.statuses == {"graded": 2}
+    assert record.load_errors(root, ASSIGNMENT) == {}
+    fake.seen = []
+    assert autograde.run(ASSIGNMENT, root, progress=False, template=template).skipped == ["alice", "bob"]
+    assert fake.seen == []
+
+
+def test_a_first_grader_error_is_recorded_as_error_and_retried(monkeypatch, released_course, template):
+    root, fake = released_course, FakeExecutor(monkeypatch)
+    folder = root / "submitted" / "carol" / ASSIGNMENT
+    folder.mkdir(parents=True)
+    (folder / f"{NOTEBOOK}.ipynb").write_bytes(b"{}")
+    fake.script = {"carol": "error"}
+    summary = autograde.run(ASSIGNMENT, root, only=["carol"], progress=False, template=template)
+    assert summary.error_line(ASSIGNMENT).startswith("1 of 1 submissions hit an error of the grader; no earlier grades")
+    assert record.load(root, ASSIGNMENT)["carol"]["status"] == "error"
+    fake.script, fake.seen = {}, []
+    autograde.run(ASSIGNMENT, root, only=["carol"], progress=False, template=template)
+    assert fake.seen == ["carol"] and record.load(root, ASSIGNMENT)["carol"]["status"] == "graded"
+
+
+def test_the_command_fails_with_a_summary_line(monkeypatch, capsys, released_course, template):
+    root, fake = released_course, FakeExecutor(monkeypatch)
+    monkeypatch.setattr(course, "template", lambda assignment, root=None: template)
+    fake.script = {"alice": "error"}
+    code, out, err = cli(capsys, "--course", root, "autograde", ASSIGNMENT, "--force", "alice", "bob")
+    assert code == 1
+    assert "1 error, 1 graded" in out
+    assert ("1 of 2 submissions hit an error of the grader; earlier grades kept; rerun to retry "
+            "(python -m grader autograde resnet50)") in err.splitlines()[-1]
+    assert "(its earlier result, graded, is kept)" in err + out
+    code, _, err = cli(capsys, "--course", root, "autograde", ASSIGNMENT, "zed")
+    assert code == 2 and "no submission of resnet50 for: zed" in one_line(err)
+    fake.script = {}
+    code, out, _ = cli(capsys, "--course", root, "autograde", ASSIGNMENT, "alice", "bob")
+    assert code == 0 and "1 graded; 1 unchanged" in out
+
+
+def test_export_says_when_the_last_run_hit_an_error(monkeypatch, released_course, template):
+    from grader import export
+
+    root, fake = released_course, FakeExecutor(monkeypatch)
+    fake.script = {"bob": "error"}
+    autograde.run(ASSIGNMENT, root, only=["bob"], force=True, progress=False, template=template)
+    rows = {r["student_id"]: r for r in export.rows(ASSIGNMENT, root)}
+    assert rows["bob"]["status"] == "graded" and rows["bob"]["total"] == rows["bob"]["max_total"]
+    assert "grader error" in rows["bob"]["message"]
+    fake.script = {}
+    autograde.run(ASSIGNMENT, root, only=["bob"], progress=False, template=template)
+    assert "grader error" not in {r["student_id"]: r for r in export.rows(ASSIGNMENT, root)}["bob"]["message"]
+    assert json.loads((record.status_dir(root, ASSIGNMENT) / "bob.json").read_text())["status"] == "graded"
