@@ -274,6 +274,7 @@ def main(argv=None) -> int:
         top.error(f"unrecognized arguments: {' '.join(extra)}")
     args.course = args.course.expanduser().resolve()
     where = f"{PROG} {args.command}"
+    course.kernel_environment()  # (nbgrader runs this environment's `alembic` to create a gradebook)
     try:
         check_assignment(args)
         return args.run(args)

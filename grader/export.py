@@ -8,6 +8,7 @@ hit a grader error keeps its earlier grade, and its message says so.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from pathlib import Path
 
@@ -27,7 +28,8 @@ def rows(assignment: str, root: Path | None = None) -> list[dict]:
     points = course.cell_points(assignment, root)
     everyone = sorted(set(records) | set(autograde.students(root, assignment)))
     out = []
-    with Gradebook(course.load_config(root).CourseDirectory.db_url) as gb:
+    # (no gradebook before the first grading run: opening one would create it)
+    with Gradebook(course.load_config(root).CourseDirectory.db_url) if records else contextlib.nullcontext() as gb:
         for student in everyone:
             rec = records.get(student)
             row = {"student_id": student, "status": rec["status"] if rec else "not_graded",
