@@ -188,8 +188,16 @@ def export(args) -> int:
     if not record.load(args.course, args.assignment) and not autograde.students(args.course, args.assignment):
         raise Problem(f"nothing of {args.assignment} collected or graded in {args.course}: run {PROG} collect "
                       f"{args.assignment} <zip> and {PROG} autograde {args.assignment} first")
-    out = write(args.assignment, args.out or args.course / f"grades-{args.assignment}.csv", args.course)
-    print(f"wrote {out}")
+    from .export import rows, write_canvas
+
+    out = Path(args.out or args.course / f"grades-{args.assignment}.csv")
+    table = rows(args.assignment, args.course)
+    write(args.assignment, out, args.course)
+    print(f"wrote {out} ({len(table)} student(s); a column per check with why it lost points)")
+    canvas, missing = write_canvas(args.assignment, out.with_name(f"{out.stem}-canvas.csv"), args.course,
+                                   args.canvas_column, table)
+    if canvas:
+        print(f"wrote {canvas} for Canvas (Grades > Import){f'; left out (no Canvas user id): ' + ', '.join(missing) if missing else ''}")
     return 0
 
 
@@ -252,7 +260,10 @@ def parser() -> Parser:
     p = command("feedback", feedback, "write one feedback HTML per student")
     p.add_argument("students", nargs="*", help="only these students (default: everyone graded)")
     p = command("export", export, "write the grades as CSV")
-    p.add_argument("--out", type=Path, help="default: <course>/grades-<assignment>.csv")
+    p.add_argument("--out", type=Path, help="default: <course>/grades-<assignment>.csv (and, for students collected "
+                                            "from Canvas, grades-<assignment>-canvas.csv beside it)")
+    p.add_argument("--canvas-column", help="the assignment's column in the Canvas file, as Canvas names it, e.g. "
+                                           "'Residual Networks (12345)' (default: the assignment's name: a new column)")
     p = command("report", report, "write the instructor's HTML report")
     p.add_argument("--out", type=Path, help="folder for report.html and its PNGs (default: <course>/report/<assignment>)")
     return top

@@ -1,21 +1,54 @@
 """The "export" step: one CSV row per student, in the shape LMS gradebooks import.
 
-Columns: student_id, status, total, max_total, one column per exercise, the LMS's ids and late marker as
-collect found them (lms, lms_user_id, lms_submission_id, late, submitted_at), message. Scores come from the
-gradebook (so a TA's manual override counts); the status from the grading run. A submission whose last run
-hit a grader error keeps its earlier grade, and its message says so.
+Columns: student_id, status, total, max_total, one column per exercise, then for every check (graded test
+cell) its points and "<check> why": one line saying why it lost points (the check's own message, recorded by
+the grading run), the LMS's ids and late marker as collect found them (lms, lms_user_id, lms_submission_id,
+late, submitted_at), message. Scores come from the gradebook (so a TA's manual override counts); the status
+from the grading run. A submission whose last run hit a grader error keeps its earlier grade, and its message
+says so.
+
+Students collected from a Canvas zip also go into a Canvas gradebook-import file (canvas_rows/write_canvas):
+Canvas's own columns (Student, ID = the Canvas user id, SIS User ID, SIS Login ID, Section), a "Points
+Possible" row and one column for the assignment. Files are written whole or not at all.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import io
 from pathlib import Path
 
 from . import autograde, collect, course, record
 
 
 LMS_COLUMNS = ["lms", "lms_user_id", "lms_submission_id", "late", "submitted_at"]
+CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+WHY = " why"  # suffix of a check's reason column
+
+
+def headline(message: str) -> str:
+    """The line of a check's message that names the mistake (not the header naming the test case)."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return lines[1].lstrip("- ")
+    return lines[0]
+
+
+def reason(rec: dict | None, check: str, score: float | None, points: float) -> str:
+    """Why a check lost points, in one line ("" when it lost none or the submission was not graded)."""
+    if not rec or rec["status"] != "graded" or score is None or score >= points:
+        return ""
+    why = headline(rec.get("messages", {}).get(check, ""))[:300]
+    return why or f"lost {points - score:g} point(s); the check left no message (a manual grade?)"
+
+
+def columns(assignment: str, root: Path | None = None) -> list[str]:
+    checks = [c for cells in course.exercises(assignment, root).values() for c in cells]
+    return ["student_id", "status", "total", "max_total", *course.exercises(assignment, root),
+            *(name for c in checks for name in (c, c + WHY)), *LMS_COLUMNS, "message"]
 
 
 def rows(assignment: str, root: Path | None = None) -> list[dict]:
@@ -43,6 +76,10 @@ def rows(assignment: str, root: Path | None = None) -> list[dict]:
                     pass
             for exercise, grade_ids in groups.items():
                 row[exercise] = f"{sum(cells.get(g) or 0 for g in grade_ids):g}" if rec else ""
+            for exercise, grade_ids in groups.items():
+                for check in grade_ids:
+                    row[check] = f"{cells.get(check) or 0:g}" if rec else ""
+                    row[check + WHY] = reason(rec, check, cells.get(check) or 0, points[check]) if rec else ""
             if rec:
                 row["total"] = f"{sum(v or 0 for v in cells.values()):g}"
             lms = collect.metadata(root, assignment, student)
@@ -60,14 +97,47 @@ def rows(assignment: str, root: Path | None = None) -> list[dict]:
     return out
 
 
-def write(assignment: str, out: Path, root: Path | None = None) -> Path:
-    table = rows(assignment, root)
-    columns = ["student_id", "status", "total", "max_total", *course.exercises(assignment, root), *LMS_COLUMNS,
-               "message"]
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
+def _write_csv(out: Path, header: list[str], table: list, dicts: bool = True) -> Path:
+    buffer = io.StringIO(newline="")
+    if dicts:
+        writer = csv.DictWriter(buffer, fieldnames=header)
         writer.writeheader()
-        writer.writerows(table)
+    else:
+        writer = csv.writer(buffer)
+        writer.writerow(header)
+    writer.writerows(table)
+    out = Path(out)
+    record._write_atomically(out, buffer.getvalue().encode())  # (Ctrl-C leaves the old file or the new one)
     return out
+
+
+def write(assignment: str, out: Path, root: Path | None = None) -> Path:
+    return _write_csv(out, columns(assignment, root), rows(assignment, root))
+
+
+def canvas_rows(assignment: str, root: Path | None = None, table: list[dict] | None = None) -> tuple[list, list[str]]:
+    """(rows of the Canvas import file, students left out because collect found no Canvas user id for them).
+    A submission that earned nothing for a reason of its own (timed out, invalid, ...) scores 0; one not
+    graded yet, or whose only result is a grader error, is left blank (Canvas then changes nothing)."""
+    table = rows(assignment, root) if table is None else table
+    out, missing = [], []
+    for row in table:
+        if row["lms"] != "canvas" or not row["lms_user_id"]:
+            missing.append(row["student_id"])
+            continue
+        score = "" if row["status"] in ("not_graded", "error") else (row["total"] or "0")
+        out.append([row["student_id"], row["lms_user_id"], "", "", "", score])
+    return out, missing
+
+
+def write_canvas(assignment: str, out: Path, root: Path | None = None, column: str | None = None,
+                 table: list[dict] | None = None) -> tuple[Path | None, list[str]]:
+    """Write the Canvas gradebook-import CSV (None when no student came from Canvas); `column` is the
+    assignment's column header (Canvas matches "<name> (<assignment id>)" to an existing assignment; another
+    header makes a new one). Returns (the file, the students left out)."""
+    body, missing = canvas_rows(assignment, root, table)
+    if not body:
+        return None, missing
+    points = f"{sum(course.cell_points(assignment, root).values()):g}"
+    possible = ["Points Possible", "", "", "", "", points]
+    return _write_csv(out, [*CANVAS_COLUMNS, column or assignment], [possible, *body], dicts=False), missing

@@ -234,3 +234,39 @@ def test_export_says_when_the_last_run_hit_an_error(monkeypatch, released_course
     autograde.run(ASSIGNMENT, root, only=["bob"], progress=False, template=template)
     assert "grader error" not in {r["student_id"]: r for r in export.rows(ASSIGNMENT, root)}["bob"]["message"]
     assert json.loads((record.status_dir(root, ASSIGNMENT) / "bob.json").read_text())["status"] == "graded"
+
+
+def test_export_says_why_each_check_lost_points_and_writes_canvas_import(monkeypatch, capsys, released_course,
+                                                                          template):
+    import csv
+
+    root, fake = released_course, FakeExecutor(monkeypatch)
+    monkeypatch.setattr(course, "template", lambda assignment, root=None: template)
+    (root / "submitted" / "alice" / ASSIGNMENT / "submission.json").write_text(json.dumps(
+        {"student": "alice", "lms": "canvas", "login": "alice", "user_id": "1234", "submission_id": "5678",
+         "late": True}))
+    points = course.cell_points(ASSIGNMENT)
+
+    def one_wrong(jobs, template, limits, workers):
+        from grader.execute import Outcome
+
+        for job in jobs:
+            yield Outcome(job.student, job.digest, "graded", scores={NOTEBOOK: {**points, "identity_block_structure": 0}},
+                          messages={"identity_block_structure": "identity_block(X, f=2, filters=[4, 4, 6]):\n"
+                                    "- the shortcut is missing: nothing adds X to the main path\n- more"})
+
+    monkeypatch.setattr(executors, "local", one_wrong)
+    autograde.run(ASSIGNMENT, root, only=["alice"], force=True, progress=False, template=template)
+    code, out, _ = cli(capsys, "--course", root, "export", ASSIGNMENT, "--canvas-column", "Residual Networks (77)")
+    assert code == 0
+    rows = {r["student_id"]: r for r in csv.DictReader((root / f"grades-{ASSIGNMENT}.csv").open())}
+    alice = rows["alice"]
+    assert alice["identity_block_structure"] == "0" and alice["identity_block_inference"] == "3"
+    assert alice["identity_block_structure why"] == "the shortcut is missing: nothing adds X to the main path"
+    assert alice["identity_block_inference why"] == "" and alice["total"] == f"{sum(points.values()) - 4:g}"
+    assert (alice["lms_user_id"], alice["late"]) == ("1234", "yes")
+    canvas = (root / f"grades-{ASSIGNMENT}-canvas.csv").read_text().splitlines()
+    assert canvas[:3] == ["Student,ID,SIS User ID,SIS Login ID,Section,Residual Networks (77)",
+                          "Points Possible,,,,,30", f"alice,1234,,,,{sum(points.values()) - 4:g}"]
+    assert len(canvas) == 3  # bob (and carol) came from no Canvas zip
+    assert "left out (no Canvas user id): bob" in out
