@@ -161,7 +161,7 @@ def _diagnose_failed_add(inputs, case: BlockCase) -> list[str]:
 def _explain_build_error(e: Exception, case: BlockCase, fn) -> CheckFailed:
     """The learner's block raised: say why if the error shows it, and keep the error's own first line."""
     name, called = _fn_name(fn), _call_text(fn, case)
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    text = failures.first_line(e) or type(e).__name__
     low = str(e).lower()
     if "incompatible shapes" in low or "broadcast" in low or "shape" in low and "add" in low:
         if case.kind == "identity":
@@ -510,7 +510,7 @@ def _call_resnet50(ResNet50, classes: int = 6):
     except NotImplementedError:
         raise CheckFailed("ResNet50 is not implemented yet: replace `raise NotImplementedError()` with your code.")
     except Exception as e:
-        message = f"ResNet50 raised {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+        message = f"ResNet50 raised {type(e).__name__}: {failures.first_line(e)}"
         raise CheckFailed(message, shown=[message, f"  (checked by calling ResNet50(input_shape=(64, 64, 3), "
                                                    f"classes={classes}))"]) from e
     import keras

@@ -101,8 +101,7 @@ def _fn_name(fn) -> str:
 
 
 def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+    return failures.first_line(e) or type(e).__name__
 
 
 # --- deterministic weights ------------------------------------------------------------------------------------

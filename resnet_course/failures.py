@@ -101,10 +101,16 @@ def cell_number(filename: str) -> int | None:
     return getattr(getattr(shell, "compile", None), "_filename_map", {}).get(filename)
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of the error's message that says something ("" for none): not Keras's header
+    "Exception encountered when calling X.call()." that wraps an error inside a layer."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return next((line for line in lines if not WRAPPER_LINE.match(line)), lines[0] if lines else "")
+
+
 def one_line(error: BaseException, limit: int = 300) -> str:
     """"ValueError: <its first informative line>", at most `limit` characters."""
-    text = next((line.strip() for line in str(error).splitlines()
-                 if line.strip() and not WRAPPER_LINE.match(line.strip())), "")
+    text = first_line(error)
     said = f"{type(error).__name__}: {text}" if text else type(error).__name__
     return said if len(said) <= limit else said[:limit - 3] + "..."
 

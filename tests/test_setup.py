@@ -54,3 +54,24 @@ def test_kit_refuses_unknown_commands(capsys):
     spec.loader.exec_module(kit)
     assert kit.main(["frobnicate"]) == 2
     assert "python3 kit.py lab" in capsys.readouterr().out
+
+
+def test_installing_prints_no_setuptools_warning_about_our_metadata():
+    """`license` as a TOML table makes setuptools >= 77 print a deprecation box (three times per install);
+    the SPDX string form needs setuptools >= 77 to build."""
+    import warnings
+
+    from setuptools.config.pyprojecttoml import apply_configuration
+    from setuptools.dist import Distribution
+
+    declared = pyproject()
+    assert declared["project"]["license"] == "MIT"
+    assert any(re.fullmatch(r"setuptools>=(7[7-9]|[89]\d|\d{3,})(\.\d+)*", r) for r in declared["build-system"]["requires"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        apply_configuration(Distribution(), str(ROOT / "pyproject.toml"))
+    assert not [str(w.message) for w in caught if w.category.__module__.startswith("setuptools")]
+
+
+def test_the_student_environment_has_nbgrader_for_the_validate_button_and_kit_check():
+    assert "nbgrader" in requirement_names(pyproject()["project"]["dependencies"])
