@@ -103,7 +103,7 @@ def isolation(limits: Limits, scheduler: str | None) -> str:
 
     lines = [f"kernels limited to {limits.memory_mb} MB, {limits.cell_timeout} s per cell, "
              f"{limits.submission_timeout} s per submission, each in its own scratch course"]
-    where = "on this machine" if not scheduler else "on this machine (the Dask workers': next line)"
+    where = "on this machine" if not scheduler else "on this machine (on the Dask workers: the next line)"
     mode = confinement()
     if mode == "user":
         lines.append(f"{where}: each kernel runs as a user id of its own, at most {limits.max_processes} "

@@ -37,6 +37,12 @@ PACKAGES = ("nbgrader", "nbclient", "nbformat", "ipykernel", "keras", "tensorflo
 START_WORKERS = "PYTHONPATH=<this repository> dask worker {address} --nthreads 1"
 
 
+# grader.sandbox.mode() of a worker, said in words
+CONFINEMENT = {"user": "with a user id of their own and a private view of the files",
+               "namespace": "with a private view of the files but the worker's user id",
+               "limits": "with resource limits only (no Linux namespaces)"}
+
+
 class Problem(Exception):
     """Something the instructor must do first (collect, fix the cluster); the message says what, in one line."""
 
@@ -220,8 +226,8 @@ def probe(client, timeout: float = PROBE_TIMEOUT_S, workers_timeout: float = WOR
     modes: dict[str, int] = {}
     for answer in answers:
         modes[answer["sandbox"]] = modes.get(answer["sandbox"], 0) + 1
-    notes = [f"Dask at {address}: {len(answers)} worker(s) ready ("
-             + ", ".join(f"{n} confining kernels by {m!r}" for m, n in sorted(modes.items())) + ")"]
+    notes = [f"Dask at {address}: {len(answers)} worker(s) ready; their kernels: "
+             + ", ".join(f"{n} {CONFINEMENT.get(m, m)}" for m, n in sorted(modes.items()))]
     if "limits" in modes:
         notes.append(f"WARNING: {modes['limits']} Dask worker(s) have no Linux namespaces: kernels there run as the "
                      "worker's user and can read and write what it can; only the resource limits apply")

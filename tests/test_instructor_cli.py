@@ -270,3 +270,22 @@ def test_export_says_why_each_check_lost_points_and_writes_canvas_import(monkeyp
                           "Points Possible,,,,,30", f"alice,1234,,,,{sum(points.values()) - 4:g}"]
     assert len(canvas) == 3  # bob (and carol) came from no Canvas zip
     assert "left out (no Canvas user id): bob" in out
+
+
+def test_scheduler_addresses():
+    from grader.__main__ import scheduler_address
+
+    assert scheduler_address("head-node:8786") == "tcp://head-node:8786"
+    assert scheduler_address("tls://10.0.0.5:8786") == "tls://10.0.0.5:8786"
+    assert scheduler_address("tcp://[::1]:8786") == "tcp://[::1]:8786"
+
+
+def test_the_probe_names_what_differs():
+    here = {"python": "3.11.7", "versions": {"nbgrader": "0.9.6", "keras": "3.15.1"}, "source": "a", "grader": "/r"}
+    same = json.loads(json.dumps(here))
+    assert executors._differences(same, here) == []
+    other = {**same, "python": "3.12.1", "versions": {"nbgrader": "0.9.6", "keras": None}, "source": "b"}
+    assert executors._differences(other, here) == ["Python 3.12.1 (here 3.11.7)", "keras not installed (here 3.15.1)"]
+    assert executors._differences({**same, "source": "b", "grader": "/w/grader"}, here) == [
+        "another copy of grader/ or resnet_course/ (/w/grader differs from this machine's)"]
+    assert executors._differences(other, here, ("nbgrader",)) == ["Python 3.12.1 (here 3.11.7)"]
