@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
+from .executors import Problem
+
 CANVAS = re.compile(r"^(?P<who>[A-Za-z0-9-]+?)(?:_(?P<late>LATE|late))?_(?P<user>\d+)_(?P<submission>\d+)_(?P<name>.+)$")
 # Canvas's name for the n-th re-upload of a file (Residual_Networks-1.ipynb), and the copies browsers and file
 # managers make (Residual_Networks (1).ipynb, "Residual_Networks copy.ipynb").
@@ -112,16 +114,19 @@ def read_entries(source: Path, report: Report, notebook_files: set[str]) -> list
     source = Path(source)
     entries = []
     if source.is_file() and zipfile.is_zipfile(source):
-        with zipfile.ZipFile(source) as archive:
-            for info in archive.infolist():
-                parts = PurePosixPath(info.filename).parts
-                if info.is_dir() or not parts or JUNK & set(parts):
-                    continue
-                if info.file_size > MAX_FILE_BYTES:
-                    report.skipped.append(f"{info.filename}: {info.file_size / 2**20:.0f} MB is over the limit")
-                    continue
-                mtime = datetime(*info.date_time, tzinfo=timezone.utc).timestamp()
-                entries.append(Entry(parts, archive.read(info), mtime))
+        try:
+            with zipfile.ZipFile(source) as archive:
+                for info in archive.infolist():
+                    parts = PurePosixPath(info.filename).parts
+                    if info.is_dir() or not parts or JUNK & set(parts):
+                        continue
+                    if info.file_size > MAX_FILE_BYTES:
+                        report.skipped.append(f"{info.filename}: {info.file_size / 2**20:.0f} MB is over the limit")
+                        continue
+                    mtime = datetime(*info.date_time, tzinfo=timezone.utc).timestamp()
+                    entries.append(Entry(parts, archive.read(info), mtime))
+        except (zipfile.BadZipFile, EOFError, NotImplementedError) as e:  # (a cut download, an unknown compression)
+            raise Problem(f"{source} is a damaged or unreadable zip file ({e}): download it again") from None
     elif source.is_dir():
         for path in sorted(source.rglob("*")):
             parts = path.relative_to(source).parts

@@ -1,7 +1,8 @@
 """The "report" step: one self-contained HTML page (figures embedded, also saved as PNG next to it) that
 tells the instructor how the class did and what went wrong: statuses, score distribution, the pass rate of
-every check, the most frequent failure messages with how many students hit each, the slowest submissions
-and the submissions flagged for review.
+every check, the most frequent failure messages with how many and which students hit each, every student's
+row (status, score, late, what lost points), what collect found (late files, older copies not kept), grader
+errors whose earlier results were kept, the slowest submissions and the submissions flagged for review.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import io
 from collections import Counter
 from pathlib import Path
 
-from . import course, export, record
+from . import collect, course, export, record
 
 
 def _figure_png(fig) -> bytes:
@@ -92,8 +93,8 @@ def build(assignment: str, out_dir: Path, root: Path | None = None) -> Path:
         return f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(images[name]).decode()}">'
 
     statuses = Counter(r["status"] for r in table)
-    failures, where = Counter(), {}
-    for rec in records.values():
+    failures, where, who = Counter(), {}, {}
+    for student, rec in sorted(records.items()):
         mine: dict[str, set] = {}
         for cell, message in rec.get("messages", {}).items():
             mine.setdefault(headline(message), set()).add(cell)
@@ -102,6 +103,18 @@ def build(assignment: str, out_dir: Path, root: Path | None = None) -> Path:
         failures.update(list(mine))  # a student counts once per mistake, however many checks it failed
         for text, cells in mine.items():
             where.setdefault(text, set()).update(cells)
+            who.setdefault(text, []).append(student)
+    checks = [c for cells in course.exercises(assignment, root).values() for c in cells]
+    everyone = [[r["student_id"], r["status"], r["total"], r["late"], r["lms_user_id"], _lost(r, checks)]
+                for r in table]
+    collected = []
+    for r in table:
+        meta = collect.metadata(root, assignment, r["student_id"])
+        if meta.get("late"):
+            collected.append([r["student_id"], "late (marked by the LMS)", ", ".join(meta.get("files", {}).values())])
+        if meta.get("not_kept"):
+            collected.append([r["student_id"], "older copies, not graded", ", ".join(meta["not_kept"])])
+    errors = record.load_errors(root, assignment)
     slowest = sorted(records.values(), key=lambda r: -r["wall_s"])[:10]
     flagged = [(s, "; ".join(r["flags"])) for s, r in sorted(records.items()) if r.get("flags")]
     totals = [float(r["total"]) for r in table if r["total"] != ""]
@@ -117,8 +130,18 @@ def build(assignment: str, out_dir: Path, root: Path | None = None) -> Path:
         "<h2>Scores</h2>", img("scores.png"),
         "<h2>Checks</h2>", img("checks.png"),
         "<h2>Most frequent failures</h2>",
-        _table(["students", "message", "checks (or status)"],
-               [[n, text, ", ".join(sorted(where[text]))] for text, n in failures.most_common(15)]),
+        _table(["students", "message", "checks (or status)", "who"],
+               [[n, text, ", ".join(sorted(where[text])), _names(who[text])] for text, n in failures.most_common(15)]),
+        "<h2>Every student</h2>",
+        _table(["student", "status", "score", "late", "LMS user id", "what lost points"], everyone),
+        "<h2>What collect found</h2>",
+        _table(["student", "what", "files"], collected) if collected else
+        "<p>No late files and no student handed in more than one copy of a file.</p>",
+        *(["<h2>Grader errors (earlier results kept)</h2>",
+           "<p>The last grading run of these submissions failed in the grader, not in the student's code; their "
+           "earlier results stand. Run autograde again to retry them.</p>",
+           _table(["student", "kept", "error"], [[s, e.get("kept", ""), e["message"]] for s, e in sorted(errors.items())])]
+          if errors else []),
         "<h2>Slowest submissions</h2>", img("times.png"),
         _table(["student", "status", "wall s", "CPU s", "kernel memory MB"],
                [[r["student"], r["status"], f"{r['wall_s']:.1f}", f"{r['cpu_s']:.1f}", f"{r['kernel_rss_mb']:.0f}"]
@@ -128,5 +151,20 @@ def build(assignment: str, out_dir: Path, root: Path | None = None) -> Path:
         "</body></html>",
     ]
     page = out_dir / "report.html"
-    page.write_text("\n".join(parts))
+    record._write_atomically(page, "\n".join(parts).encode())
     return page
+
+
+def _lost(row: dict, checks: list[str]) -> str:
+    """A student's reasons for lost points, each once, with the checks it cost."""
+    if row["status"] != "graded":
+        return row["message"]
+    reasons: dict[str, list[str]] = {}
+    for check in checks:
+        if row.get(check + export.WHY):
+            reasons.setdefault(row[check + export.WHY], []).append(check)
+    return "; ".join(f"{', '.join(cells)}: {why}" for why, cells in reasons.items())
+
+
+def _names(students: list[str], most: int = 12) -> str:
+    return ", ".join(students[:most]) + (f" and {len(students) - most} more" if len(students) > most else "")

@@ -270,6 +270,23 @@ def test_export_says_why_each_check_lost_points_and_writes_canvas_import(monkeyp
                           "Points Possible,,,,,30", f"alice,1234,,,,{sum(points.values()) - 4:g}"]
     assert len(canvas) == 3  # bob (and carol) came from no Canvas zip
     assert "left out (no Canvas user id): bob" in out
+    code, _, _ = cli(capsys, "--course", root, "report", ASSIGNMENT)
+    page = (root / "report" / ASSIGNMENT / "report.html").read_text()
+    assert code == 0 and "Every student" in page and "the shortcut is missing" in page
+
+
+def test_a_damaged_zip_is_said_in_one_line(capsys, empty_course, tmp_path):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("alice_1_2_Residual_Networks.ipynb", b"x" * 10000)
+    data = bytearray(buffer.getvalue())
+    data[60:90] = b"\0" * 30  # the compressed bytes, not the directory at the end
+    (tmp_path / "cut.zip").write_bytes(bytes(data))
+    code, _, err = cli(capsys, "--course", empty_course, "collect", ASSIGNMENT, tmp_path / "cut.zip")
+    assert code == 1 and "is a damaged or unreadable zip file" in one_line(err)
 
 
 def test_scheduler_addresses():
