@@ -3,7 +3,7 @@
 Columns: student_id, status, total, max_total, one column per exercise, then for every check (graded test
 cell) its points and "<check> why": one line saying why it lost points (the check's own message, recorded by
 the grading run), the LMS's ids and late marker as collect found them (lms, lms_user_id, lms_submission_id,
-late, submitted_at), message. Scores come from the gradebook (so a TA's manual override counts); the status
+late), message. Scores come from the gradebook (so a TA's manual override counts); the status
 from the grading run. A submission whose last run hit a grader error keeps its earlier grade, and its message
 says so.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from . import autograde, collect, course, record
 
 
-LMS_COLUMNS = ["lms", "lms_user_id", "lms_submission_id", "late", "submitted_at"]
+LMS_COLUMNS = ["lms", "lms_user_id", "lms_submission_id", "late"]
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 WHY = " why"  # suffix of a check's reason column
 
@@ -85,8 +85,7 @@ def rows(assignment: str, root: Path | None = None) -> list[dict]:
             lms = collect.metadata(root, assignment, student)
             row.update({"lms": lms.get("lms", ""), "lms_user_id": lms.get("user_id", ""),
                         "lms_submission_id": lms.get("submission_id", ""),
-                        "late": {True: "yes", False: "no"}.get(lms.get("late"), ""),
-                        "submitted_at": lms.get("submitted_at", "")})
+                        "late": {True: "yes", False: "no"}.get(lms.get("late"), "")})
             message = rec["message"] if rec else "submitted but not graded yet: run autograde"
             if student in errors:
                 message = "; ".join(filter(None, [message, f"the last grading run hit a grader error "
