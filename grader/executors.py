@@ -63,17 +63,65 @@ def _crashed(job: Job, error: BaseException) -> Outcome:
                    timestamp=job.timestamp)
 
 
-def local(jobs: Iterable[Job], template: Template, limits: Limits, workers: int) -> Iterator[Outcome]:
-    """Grade on this machine, `workers` submissions at a time. A worker process that dies (the machine's
-    OOM killer) breaks the pool; the unfinished jobs are retried once in a fresh pool."""
+_GRADING = False  # in a pool worker: a submission is being graded
+
+
+def _grade_here(job: Job, template: Template, limits: Limits) -> Outcome:
+    global _GRADING
     from .execute import grade
 
+    _GRADING = True
+    try:
+        return grade(job, template, limits)
+    finally:
+        _GRADING = False
+
+
+def _on_ctrl_c(signum, frame) -> None:
+    """Ctrl-C reaches every process of the terminal's group, pool workers included: a worker stops its kernels
+    at once and goes quietly (the coordinator says what was recorded). Grading, it unwinds (its scratch
+    folders are removed); idle, it just ends."""
+    from .execute import _kill_descendants
+
+    _kill_descendants()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)  # no traceback from a worker that is going away
+    if _GRADING:
+        raise KeyboardInterrupt
+    os._exit(130)
+
+
+def _pool_worker() -> None:
+    import signal
+
+    # (a handler, not SIG_IGN: kernels started from here get the default disposition back at exec, as before)
+    signal.signal(signal.SIGINT, _on_ctrl_c)
+
+
+def _stop(pool: ProcessPoolExecutor, grace_s: float = 3.0) -> None:
+    """End a pool's workers: a few seconds to unwind by themselves (Ctrl-C reached them too), then killed;
+    their kernels die with them (grader.sandbox: PR_SET_PDEATHSIG)."""
+    import time
+
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+
+
+def local(jobs: Iterable[Job], template: Template, limits: Limits, workers: int) -> Iterator[Outcome]:
+    """Grade on this machine, `workers` submissions at a time. A worker process that dies (the machine's
+    OOM killer) breaks the pool; the unfinished jobs are retried once in a fresh pool. Ctrl-C stops the
+    workers and their kernels within seconds; nothing unfinished is recorded (the caller records outcomes)."""
     pending = {job.student: job for job in jobs}
     attempts = dict.fromkeys(pending, 0)
     while pending:
         context = multiprocessing.get_context("spawn")  # no fork of a threaded parent
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {pool.submit(grade, job, template, limits): job for job in pending.values()}
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_pool_worker) as pool:
+            futures = {pool.submit(_grade_here, job, template, limits): job for job in pending.values()}
             for student in pending:
                 attempts[student] += 1
             try:
@@ -90,9 +138,10 @@ def local(jobs: Iterable[Job], template: Template, limits: Limits, workers: int)
             except BrokenProcessPool as e:
                 for student in [s for s in pending if attempts[s] >= 2]:
                     yield _crashed(pending.pop(student), e)
-            except BaseException:  # Ctrl-C or the caller stopping: do not wait for the queued submissions
+            except BaseException:  # Ctrl-C or the caller stopping: do not wait for what nobody will record
                 for future in futures:
                     future.cancel()
+                _stop(pool)
                 raise
 
 
