@@ -5,7 +5,8 @@ A term with this course, in order:
   collect    resnet50 downloads.zip       LMS zip / folder -> submitted/<student>/resnet50/
   autograde  resnet50                     grade every new or changed submission, in parallel
   feedback   resnet50                     feedback/<student>/resnet50/*.html, no hidden tests in them
-  export     resnet50                     grades.csv: a row per student, per-exercise columns, status
+  export     resnet50                     grades-resnet50.csv: a row per student, points and why per check;
+                                          grades-resnet50-canvas.csv for Canvas's gradebook import
   report     resnet50                     report/resnet50/report.html: how the class did, what failed
 
 A mistake in the command (an unknown assignment, a bad option) is said in one line and exits 2; something to
