@@ -8,7 +8,8 @@ Recognised layouts, as a folder or inside a .zip (LMS downloads):
                                is named Residual_Networks-1.ipynb, -2, ... by Canvas
   Moodle folders               John Smith_12345_assignsubmission_file_/Residual_Networks.ipynb
 
-Student ids are sanitised (lower case ASCII letters, digits, '.', '_', '-'). When a student handed in the
+Student ids are sanitised (lower case ASCII letters, digits, '.', '_', '-'); two LMS users whose names give
+the same id become <id>_<LMS user id> (and the report says so). When a student handed in the
 same file more than once (Canvas re-uploads, "name (1).ipynb" copies, a folder and a loose file), the newest is
 kept: for Canvas files the highest submission id, then the highest re-upload number, then the file time;
 otherwise the file time. Nothing is dropped silently: older copies, renamed notebooks, notebooks that are
@@ -181,9 +182,21 @@ def collect(source: Path, assignment: str, root: Path, notebooks: list[str]) -> 
     report = Report()
     chosen: dict[tuple[str, str], File] = {}
     older: dict[str, list[str]] = {}  # student -> the files not kept because a newer copy was
-    for entry in read_entries(source, report, {f"{n}.ipynb" for n in notebooks}):
-        raw, path, lms = owner(entry, assignment, notebooks)
+    attributed = [(entry, *owner(entry, assignment, notebooks))
+                  for entry in read_entries(source, report, {f"{n}.ipynb" for n in notebooks})]
+    # Two LMS users whose names give the same id (two John Smiths) stay two students: <id>_<LMS user id>.
+    users: dict[str, set[str]] = {}
+    for _, raw, _, lms in attributed:
+        if lms.get("user_id"):
+            users.setdefault(sanitize(raw), set()).add(lms["user_id"])
+    shared = {name for name, ids in users.items() if len(ids) > 1}
+    for name in sorted(shared):
+        report.renamed.append(f"{name}: {len(users[name])} LMS users share this name (user ids "
+                              f"{', '.join(sorted(users[name]))}): collected as {name}_<user id>")
+    for entry, raw, path, lms in attributed:
         student = sanitize(raw)
+        if student in shared and lms.get("user_id"):
+            student = sanitize(f"{raw}_{lms['user_id']}")
         original, number = copy_of(path, lms, notebooks)
         file = File(entry, student, original, lms, number, path.name)
         if not student:

@@ -107,3 +107,15 @@ def test_the_export_gives_canvas_its_ids_back(tmp_path):
     (row,) = export.rows(ASSIGNMENT, root)
     assert (row["student_id"], row["status"], row["lms"], row["lms_user_id"], row["lms_submission_id"], row["late"]) \
         == ("doejane", "not_graded", "canvas", "2345", "6789", "yes")
+
+
+def test_two_canvas_users_with_one_name_stay_two_students(tmp_path):
+    archive = _zip(tmp_path / "a.zip", {
+        "smithjohn_1234_5678_Residual_Networks.ipynb": (version(1), NOV),
+        "smithjohn_4321_8765_Residual_Networks.ipynb": (version(2), NOV),
+    })
+    rep = collect.collect(archive, ASSIGNMENT, tmp_path / "course", ["Residual_Networks"])
+    assert set(rep.students) == {"smithjohn_1234", "smithjohn_4321"} and not rep.duplicates
+    assert any("2 LMS users share this name" in line for line in rep.renamed)
+    meta = json.loads((tmp_path / "course" / "submitted" / "smithjohn_4321" / ASSIGNMENT / "submission.json").read_text())
+    assert meta["user_id"] == "4321" and meta["login"] == "smithjohn"
