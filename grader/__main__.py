@@ -27,7 +27,8 @@ from .executors import Problem  # something to do first (collect before autograd
 
 PROG = "python -m grader"
 # Dask's protocols; an address without one is TCP (as Dask reads it).
-SCHEDULER = re.compile(r"(?:(?P<scheme>tcp|tls|ws|wss|ucx)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})")
+SCHEDULER = re.compile(r"(?:(?P<scheme>tcp|tls|ws|wss|ucx)://)?"
+                       r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})")
 
 
 class Refused(Exception):
@@ -198,7 +199,8 @@ def export(args) -> int:
     canvas, missing = write_canvas(args.assignment, out.with_name(f"{out.stem}-canvas.csv"), args.course,
                                    args.canvas_column, table)
     if canvas:
-        print(f"wrote {canvas} for Canvas (Grades > Import){f'; left out (no Canvas user id): ' + ', '.join(missing) if missing else ''}")
+        left_out = f"; left out (no Canvas user id): {', '.join(missing)}" if missing else ""
+        print(f"wrote {canvas} for Canvas (Grades > Import){left_out}")
     return 0
 
 

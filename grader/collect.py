@@ -33,7 +33,8 @@ from pathlib import Path, PurePosixPath
 
 from .executors import Problem
 
-CANVAS = re.compile(r"^(?P<who>[A-Za-z0-9-]+?)(?:_(?P<late>LATE|late))?_(?P<user>\d+)_(?P<submission>\d+)_(?P<name>.+)$")
+CANVAS = re.compile(r"^(?P<who>[A-Za-z0-9-]+?)(?:_(?P<late>LATE|late))?_(?P<user>\d+)_(?P<submission>\d+)"
+                    r"_(?P<name>.+)$")
 # Canvas's name for the n-th re-upload of a file (Residual_Networks-1.ipynb), and the copies browsers and file
 # managers make (Residual_Networks (1).ipynb, "Residual_Networks copy.ipynb").
 REUPLOAD = re.compile(r"^(?P<base>.+?)-(?P<n>\d+)(?P<ext>\.[^./]+)$")

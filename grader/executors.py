@@ -16,7 +16,6 @@ import hashlib
 import multiprocessing
 import os
 import platform
-import sys
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool

@@ -140,7 +140,8 @@ def build(assignment: str, out_dir: Path, root: Path | None = None) -> Path:
         *(["<h2>Grader errors (earlier results kept)</h2>",
            "<p>The last grading run of these submissions failed in the grader, not in the student's code; their "
            "earlier results stand. Run autograde again to retry them.</p>",
-           _table(["student", "kept", "error"], [[s, e.get("kept", ""), e["message"]] for s, e in sorted(errors.items())])]
+           _table(["student", "kept", "error"],
+                  [[s, e.get("kept", ""), e["message"]] for s, e in sorted(errors.items())])]
           if errors else []),
         "<h2>Slowest submissions</h2>", img("times.png"),
         _table(["student", "status", "wall s", "CPU s", "kernel memory MB"],

@@ -117,5 +117,6 @@ def test_two_canvas_users_with_one_name_stay_two_students(tmp_path):
     rep = collect.collect(archive, ASSIGNMENT, tmp_path / "course", ["Residual_Networks"])
     assert set(rep.students) == {"smithjohn_1234", "smithjohn_4321"} and not rep.duplicates
     assert any("2 LMS users share this name" in line for line in rep.renamed)
-    meta = json.loads((tmp_path / "course" / "submitted" / "smithjohn_4321" / ASSIGNMENT / "submission.json").read_text())
+    folder = tmp_path / "course" / "submitted" / "smithjohn_4321" / ASSIGNMENT
+    meta = json.loads((folder / "submission.json").read_text())
     assert meta["user_id"] == "4321" and meta["login"] == "smithjohn"

@@ -251,7 +251,8 @@ def test_export_says_why_each_check_lost_points_and_writes_canvas_import(monkeyp
         from grader.execute import Outcome
 
         for job in jobs:
-            yield Outcome(job.student, job.digest, "graded", scores={NOTEBOOK: {**points, "identity_block_structure": 0}},
+            yield Outcome(job.student, job.digest, "graded",
+                          scores={NOTEBOOK: {**points, "identity_block_structure": 0}},
                           messages={"identity_block_structure": "identity_block(X, f=2, filters=[4, 4, 6]):\n"
                                     "- the shortcut is missing: nothing adds X to the main path\n- more"})
 
