@@ -162,7 +162,7 @@ def run_as_autograder(notebook: Path, all_cells: bool):
     # What the grading kernels get (grader/execute.py): autograde mode (training is a short smoke run),
     # quiet TensorFlow, no windows for plots.
     kernel_env = {"NBGRADER_EXECUTION": "autograde", "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "agg"}
-    with tempfile.TemporaryDirectory(prefix="kit-check-") as scratch, environment(kernel_env):
+    with tempfile.TemporaryDirectory(prefix="kit-check-") as scratch, environment(kernel_env), kernel_noise_hidden():
         folder = Path(scratch) / notebook.parent.name
         shutil.copytree(notebook.parent, folder, ignore=shutil.ignore_patterns(*NOT_COPIED))
         nb = nbformat.read(folder / notebook.name, as_version=4)
@@ -171,6 +171,26 @@ def run_as_autograder(notebook: Path, all_cells: bool):
         for step in steps:
             nb, resources = step(config=config).preprocess(nb, resources)
     return nb
+
+
+@contextlib.contextmanager
+def kernel_noise_hidden():
+    """Keep what the kernel process writes to its inherited stderr outside any cell (start-up and shut-down
+    messages, nothing a cell printed: that is in the notebook) off the report; shown if running fails."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace")[-4000:])
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 @contextlib.contextmanager
@@ -258,7 +278,8 @@ def report(notebook: Path, results, changed: list[str], seconds: float, all_cell
         lines.append(f"  {'pass' if score >= points else 'FAIL'}  {grade_id:<{width}}  {score:g} / {points:g}")
     if results:
         total, possible = sum(r[1] for r in results), sum(r[2] for r in results)
-        lines.append(f"  total  {total:g} / {possible:g} points")
+        lines.append(f"  total  {total:g} / {possible:g} points (the instructor's hidden tests, which try other "
+                     "shapes, can still take points)")
     for grade_id in changed:
         lines.append(f"  note: the locked cell {grade_id} was changed; the autograder runs the release's version.")
     for grade_id, _, _, why in (r for r in results if r[3]):

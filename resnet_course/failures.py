@@ -17,8 +17,10 @@ import sys
 MAX_LINES = 6
 # The file names IPython and ipykernel compile notebook cells under.
 CELL_FILE = re.compile(r"^<ipython-input-\d+-[0-9a-f]+>$|[/\\]ipykernel_\d+[/\\]\d+\.py$")
-# Keras wraps an error inside a layer's call in a header line that names no mistake.
+# Keras wraps an error inside a layer's call in a header line that names no mistake, and sets the error's
+# own text in bold with terminal colour codes.
 WRAPPER_LINE = re.compile(r"^Exception encountered when calling")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def notebook_lines(error: BaseException, shown: list[str] | None = None) -> list[str]:
@@ -104,7 +106,7 @@ def cell_number(filename: str) -> int | None:
 def first_line(error: BaseException) -> str:
     """The first line of the error's message that says something ("" for none): not Keras's header
     "Exception encountered when calling X.call()." that wraps an error inside a layer."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    lines = [line.strip() for line in ANSI.sub("", str(error)).splitlines() if line.strip()]
     return next((line for line in lines if not WRAPPER_LINE.match(line)), lines[0] if lines else "")
 
 

@@ -148,3 +148,11 @@ def resnet50_graded_cells() -> tuple[str, dict[str, str]]:
     code = [c for c in nb.cells if c.cell_type == "code"]
     tests = {c.metadata["nbgrader"]["grade_id"]: c.source for c in code if c.metadata.get("nbgrader", {}).get("grade")}
     return code[0].source.replace("print(backend.report())", ""), tests
+
+
+def test_the_model_check_fails_while_resnet50_is_not_written():
+    """The whole-model check waits for the learner's blocks, but an unwritten ResNet50 must not pass it."""
+    imports, tests = resnet50_graded_cells()
+    release = solution_sources(SOURCE.parents[2] / "assignments" / "resnet50" / "Residual_Networks.ipynb")
+    failures = visible_failures(imports, release, {"resnet50_model": tests["resnet50_model"]})
+    assert "ResNet50 is not implemented yet" in str(failures.get("resnet50_model")), failures
