@@ -6,14 +6,15 @@ Sources, chosen by argument or by the SIGNS_DATA environment variable:
 - a folder of photos with a train and a test folder (`train_signs/`, `test_signs/` and optionally
   `val_signs/` as in the CS230 copy; or `train/`, `test/`, `val/`), each holding files named `N_*.jpg`
   or one subfolder per label `0/` ... `5/`. Any size and format Pillow reads; all go through
-  `preprocess_image`, the same function that prepares "your own photo".
+  `photo.prepare_photo` (which frames the hand in a large photo, then calls `preprocess_image`), the same
+  function that prepares "your own photo".
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -183,7 +184,9 @@ def load_photo_folder(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray
         items.append((path, int(label_text)))
     if not items:
         raise DataError(f"{folder}: no photos found ({', '.join(sorted(PHOTO_SUFFIXES))}).")
-    x = np.stack([preprocess_image(p) for p, _ in items])
+    from .photo import prepare_photo  # photo.py builds on this module
+
+    x = np.stack([prepare_photo(p) for p, _ in items])
     y = np.array([label for _, label in items], dtype=np.int64)
     return x, y
 
@@ -203,22 +206,52 @@ def class_counts(y: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
     return np.bincount(np.asarray(y).reshape(-1), minlength=num_classes)
 
 
-def augment(images: np.ndarray, rng: np.random.Generator, max_shift: int = 3) -> np.ndarray:
-    """Random left-right flips and shifts of up to `max_shift` pixels (edges repeated), in NumPy.
+def augment(images: np.ndarray, rng: np.random.Generator, max_shift: int = 4, max_angle: float = 12.0,
+            max_zoom: float = 0.1, colour: float = 0.08) -> np.ndarray:
+    """A fresh random variant of each image: mirrored or not, turned by up to `max_angle` degrees, zoomed by
+    up to `max_zoom`, shifted by up to `max_shift` pixels, its brightness, contrast and colour balance
+    changed by up to `colour`. Edges are repeated, not filled with black.
 
-    A hand sign means the same in a mirror and a few pixels further left, so these are safe; rotations
-    and zooms are already varied in the data. NumPy keeps it identical on every Keras backend.
+    A hand sign means the same in a mirror, a little turned, nearer or further, or under other light, so
+    these are safe; they stop a network from memorising its training images and make it less sensitive
+    to the ways a photo differs from the rendered ones. NumPy and Pillow keep it identical on every backend.
     """
-    out = np.empty_like(images)
+    from PIL import Image
+
     n, h, w = images.shape[:3]
-    flips = rng.random(n) < 0.5
-    shifts = rng.integers(-max_shift, max_shift + 1, size=(n, 2))
+    pad = h // 4
+    out = np.empty_like(images)
     for i in range(n):
-        img = images[i, :, ::-1] if flips[i] else images[i]
-        padded = np.pad(img, ((max_shift, max_shift), (max_shift, max_shift), (0, 0)), mode="edge")
-        dy, dx = shifts[i] + max_shift
-        out[i] = padded[dy : dy + h, dx : dx + w]
+        img = images[i, :, ::-1] if rng.random() < 0.5 else images[i]
+        padded = Image.fromarray(np.pad(img, ((pad, pad), (pad, pad), (0, 0)), mode="edge"))
+        angle = np.radians(rng.uniform(-max_angle, max_angle))
+        zoom = 1 + rng.uniform(-max_zoom, max_zoom)
+        dx, dy = rng.uniform(-max_shift, max_shift, 2)
+        # Pillow's affine maps output pixels to input pixels: rotate and scale about the centre, then shift.
+        c, s = np.cos(angle) / zoom, np.sin(angle) / zoom
+        cx = cy = pad + h / 2
+        matrix = (c, s, cx - c * cx - s * cy + dx, -s, c, cy + s * cx - c * cy + dy)
+        turned = padded.transform(padded.size, Image.AFFINE, matrix, resample=Image.BILINEAR)
+        pixels = np.asarray(turned, np.float32)[pad : pad + h, pad : pad + w]
+        gain = (1 + rng.uniform(-colour, colour)) * (1 + rng.normal(0, colour / 3, 3))
+        contrast = 1 + rng.uniform(-colour, colour)
+        mean = pixels.mean()
+        out[i] = np.clip((pixels - mean) * contrast + mean * gain, 0, 255).round().astype(np.uint8)
     return out
+
+
+def with_validation(signs: Signs, fraction: float = 0.1, seed: int = 0) -> Signs:
+    """`signs` with a validation split: its own when the source has one (val_signs/), otherwise `fraction`
+    of every class held out of the training images. The test set is left alone, to be used once at the end."""
+    if signs.x_val is not None:
+        return signs
+    rng = np.random.default_rng(seed)
+    held = np.zeros(len(signs.y_train), bool)
+    for label in np.unique(signs.y_train):
+        idx = np.flatnonzero(signs.y_train == label)
+        held[rng.choice(idx, size=max(1, int(round(len(idx) * fraction))), replace=False)] = True
+    return replace(signs, x_train=signs.x_train[~held], y_train=signs.y_train[~held], x_val=signs.x_train[held],
+                   y_val=signs.y_train[held])
 
 
 def batches(x: np.ndarray, y: np.ndarray | None = None, batch_size: int = 32, shuffle: bool = False, seed: int = 0,

@@ -36,7 +36,7 @@ Box = tuple[int, int, int, int]  # (left, top, right, bottom) in pixels, right a
 # goes through `preprocess_image` untouched and stays exactly what a training photo of that size becomes.
 PASS_THROUGH_SIDE = 2 * IMAGE_SIZE
 WORK_SIDE = 256  # the longer side of the copy the hand is searched in: fast, and a finger is still 3+ pixels
-HAND_FILL = 0.6  # the hand's larger extent (fingertips to wrist) as a share of the square's side
+HAND_FILL = 0.8  # the hand's larger extent (fingertips to wrist) as a share of the square's side, as rendered
 BELOW_WRIST = 0.1  # the share of the side below the wrist: the forearm enters from the bottom edge
 MIN_CONTRAST = 10.0  # chroma distance (0-255 scale) below which nothing "stands out" from the wall
 MIN_AREA, MAX_AREA = 0.0015, 0.6  # a hand covers between 0.15% and 60% of the photo to be worth cropping

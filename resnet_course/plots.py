@@ -59,7 +59,7 @@ def training_curves(history):
     for key, ax in (("loss", ax_loss), ("accuracy", ax_acc)):
         ax.plot(epochs, h[key], "o-", label="train")
         if f"val_{key}" in h:
-            ax.plot(epochs, h[f"val_{key}"], "s--", label="test")
+            ax.plot(epochs, h[f"val_{key}"], "s--", label="validation")
         ax.set_xlabel("epoch")
         ax.set_title(key)
         ax.grid(alpha=0.3)
@@ -102,12 +102,12 @@ def show_misclassified(x: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, ma
         return fig
     cols = min(6, len(wrong))
     rows = -(-len(wrong) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.8), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.7, rows * 2.1), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, wrong):
         ax.imshow(x[i])
-        ax.set_title(f"{y_true[i]} -> {y_pred[i]}", color="firebrick")
+        ax.set_title(f"{y_true[i]} -> {y_pred[i]}", color="firebrick", fontsize=10)
     fig.suptitle("Misclassified (true -> predicted)")
     fig.tight_layout()
     return fig
