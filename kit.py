@@ -62,6 +62,9 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
+    if command == "check" and {"-h", "--help"} & set(rest):
+        print(__doc__)
+        return 0
     if command == "check":
         found = notebooks_to_check(rest)
         if isinstance(found, str):
