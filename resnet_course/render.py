@@ -1,9 +1,15 @@
-"""Render a SIGNS-format hand-sign data set: photos-like 64x64 images of one hand showing 0-5 fingers.
+"""Render a SIGNS-format hand-sign data set: photo-like 64x64 images of one hand showing 0-5 fingers.
 
-Each image is drawn at 4x resolution (palm, curled or raised fingers, thumb, wrist entering from the bottom
-edge, soft shadow, light gradient), then reduced to 64x64 with an anti-aliasing filter, blurred slightly and
-given sensor noise, so edges look like a down-scaled photo. Every image has its own seed derived from
-(seed, split, index), so any single image can be re-rendered without rendering the others.
+Each image is a small 3D scene: the articulated hand of `resnet_course.hand` (capsules and ellipsoids,
+posed for the sign) in front of a wall, seen by a pinhole camera. Rays are intersected with the shapes in
+closed form (no marching), so a 128x128 frame costs a few dozen NumPy operations per shape. Shading is
+what makes a hand look like one to a network: soft key light with cast shadows on the wall and on the hand,
+ambient light darkened in creases (ambient occlusion from the shapes' distance fields), a little subsurface
+warmth, nails, skin texture. Everything a photographer would not control is randomised: skin tone, hand
+size and proportions, left or right hand, yaw, tilt and roll, distance and position in the frame, light
+direction and colour, wall colour, texture and brightness gradient, blur, sensor noise, white balance and
+JPEG compression. Every image has its own seed derived from (seed, split, index), so any single image can
+be re-rendered without rendering the others, and the set is byte-identical for the same NumPy and Pillow.
 
     python -m resnet_course.render --out datasets/signs          # the committed default set
     python -m resnet_course.render --out datasets/signs --grid datasets/signs/samples.png \
@@ -14,37 +20,30 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import math
+import os
 import time
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageFilter
+
+from . import hand
 
 SIZE = 64
-SUPERSAMPLE = 4
+SUPERSAMPLE = 2
 CANVAS = SIZE * SUPERSAMPLE
 CLASSES = tuple(range(6))
-SPLIT_IDS = {"train": 0, "test": 1}
+SPLIT_IDS = {"train": 0, "test": 1, "sample": 2}
+VERSION = 2  # of the generator: 1 drew flat 2D outlines, 2 renders a 3D hand
 
-# Light to medium-dark skin tones (RGB), sampled between neighbours for continuous variation.
-SKIN_TONES = np.array(
-    [(236, 200, 176), (226, 184, 156), (214, 170, 140), (200, 152, 120), (184, 134, 104), (160, 112, 84)],
-    dtype=float,
-)
-# Plain light walls, warm grey on average as in the original photos.
-WALLS = np.array([(212, 204, 194), (205, 197, 187), (198, 192, 186), (214, 206, 190), (190, 184, 178)], float)
-
-
-@dataclass
-class Finger:
-    base: np.ndarray  # where the finger leaves the palm, canvas pixels
-    angle: float  # direction from base, radians, 0 = straight up
-    length: float
-    width: float
-    raised: bool
+# Skin albedos (0-1), light to dark; most of the original photos show light to medium skin.
+SKIN_TONES = np.array([(0.95, 0.78, 0.66), (0.88, 0.68, 0.55), (0.80, 0.58, 0.44), (0.70, 0.48, 0.34),
+                       (0.58, 0.38, 0.26), (0.45, 0.29, 0.20)])
+SKIN_WEIGHTS = np.array([0.12, 0.28, 0.3, 0.18, 0.08, 0.04])
 
 
 def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
@@ -52,210 +51,337 @@ def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, SPLIT_IDS[split], index])))
 
 
-def _rotate(points: np.ndarray, angle: float, centre: np.ndarray) -> np.ndarray:
-    c, s = math.cos(angle), math.sin(angle)
-    rot = np.array([[c, -s], [s, c]])
-    return (points - centre) @ rot.T + centre
+# --- geometry: rays against capsules, ellipsoids and the wall ----------------------------------------------
 
 
-def _capsule(draw: ImageDraw.ImageDraw, p0, p1, width: float, fill) -> None:
-    """A thick line with round ends: how a finger or a forearm looks from the front."""
-    draw.line([tuple(p0), tuple(p1)], fill=fill, width=max(1, int(round(width))))
-    r = width / 2
-    for x, y in (p0, p1):
-        draw.ellipse([x - r, y - r, x + r, y + r], fill=fill)
+def _dot(u, v):
+    return np.einsum("...k,...k->...", u, v)
 
 
-def _shade(colour: np.ndarray, factor: float) -> tuple[int, int, int]:
-    return tuple(int(v) for v in np.clip(colour * factor, 0, 255))
+def hit_capsule(ro, rd, a, b, r):
+    """Distance along each ray to a capsule (segment a-b, radius r); inf where the ray misses it."""
+    ba, oa = b - a, ro - a
+    baba, bard, baoa = _dot(ba, ba), _dot(ba, rd), _dot(ba, oa)
+    rdoa, oaoa = _dot(rd, oa), _dot(oa, oa)
+    qa = baba - bard * bard
+    qb = baba * rdoa - baoa * bard
+    qc = baba * oaoa - baoa * baoa - r * r * baba
+    h = qb * qb - qa * qc
+    t = np.full(h.shape, np.inf)
+    ok = h >= 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        body = (-qb - np.sqrt(np.where(ok, h, 0))) / qa
+        y = baoa + body * bard
+        t = np.where(ok & (y > 0) & (y < baba) & (body > 0), body, t)
+        # The round ends: a sphere at whichever end the infinite cylinder's hit lies beyond.
+        oc = np.where((y <= 0)[..., None], oa, ro - b)
+        cb = _dot(rd, oc)
+        hc = cb * cb - (_dot(oc, oc) - r * r)
+        cap = -cb - np.sqrt(np.where(hc > 0, hc, 0))
+        use_cap = ok & ~((y > 0) & (y < baba)) & (hc > 0) & (cap > 0)
+    return np.where(use_cap & (cap < t), cap, t)
 
 
-def _which_fingers(label: int, rng: np.random.Generator) -> tuple[list[bool], bool]:
-    """Raised (index, middle, ring, little) and whether the thumb is out, for a label."""
-    if label == 3 and rng.random() < 0.35:
-        return [True, True, False, False], True  # thumb-index-middle, the other common "three"
-    table = {
-        0: ([False] * 4, False),
-        1: ([True, False, False, False], False),
-        2: ([True, True, False, False], False),
-        3: ([True, True, True, False], False),
-        4: ([True, True, True, True], False),
-        5: ([True, True, True, True], True),
-    }
-    return table[label]
+def hit_ellipsoid(ro, rd, centre, axes, radii):
+    """Distance along each ray to an ellipsoid; inf where it misses."""
+    o = np.einsum("...k,kj->...j", ro - centre, axes) / radii
+    d = np.einsum("...k,kj->...j", rd, axes) / radii
+    qa, qb, qc = _dot(d, d), _dot(o, d), _dot(o, o) - 1
+    h = qb * qb - qa * qc
+    with np.errstate(invalid="ignore"):
+        t = (-qb - np.sqrt(np.where(h >= 0, h, 0))) / qa
+    return np.where((h >= 0) & (t > 0), t, np.inf)
+
+
+def capsule_normal(p, a, b, r):
+    ba = b - a
+    h = np.clip(_dot(p - a, ba) / _dot(ba, ba), 0, 1)
+    return (p - a - ba * h[..., None]) / r, h
+
+
+def ellipsoid_normal(p, centre, axes, radii):
+    local = np.einsum("...k,kj->...j", p - centre, axes) / (radii * radii)
+    n = np.einsum("...j,kj->...k", local, axes)
+    return n / np.linalg.norm(n, axis=-1, keepdims=True)
+
+
+def distance(p, shapes, reach: float = np.inf) -> np.ndarray:
+    """Signed distance from points to the hand (capsules exact, ellipsoids approximate), capped at `reach`:
+    shapes farther than that from every point are skipped."""
+    best = np.full(p.shape[:-1], reach)
+    for a, b, r in zip(shapes["a"], shapes["b"], shapes["r"]):
+        near = _near(p, (a + b) / 2, np.linalg.norm(b - a) / 2 + r + reach)
+        if near.size:
+            n, _ = capsule_normal(p[near], a, b, r)
+            best[near] = np.minimum(best[near], (np.linalg.norm(n, axis=-1) - 1) * r)
+    for c, ax, rad in zip(shapes["centres"], shapes["axes"], shapes["radii"]):
+        near = _near(p, c, rad.max() + reach)
+        if near.size:
+            local = np.einsum("nk,kj->nj", p[near] - c, ax)
+            k0 = np.linalg.norm(local / rad, axis=-1)
+            k1 = np.linalg.norm(local / (rad * rad), axis=-1)
+            best[near] = np.minimum(best[near], k0 * (k0 - 1) / np.maximum(k1, 1e-9))
+    return best
+
+
+def _near(p, centre, radius) -> np.ndarray:
+    d = p - centre
+    return np.flatnonzero(_dot(d, d) < radius * radius)
+
+
+def _shape_list(shapes):
+    """(kind, parameters, points that bound it, radius around those points) for every shape."""
+    for a, b, r in zip(shapes["a"], shapes["b"], shapes["r"]):
+        yield hit_capsule, (a, b, r), np.stack([a, b]), r
+    for c, ax, rad in zip(shapes["centres"], shapes["axes"], shapes["radii"]):
+        yield hit_ellipsoid, (c, ax, rad), c[None], rad.max()
+
+
+def first_hit(ro, rd, shapes, coords, project):
+    """(distance, shape index) of the nearest shape along each of N rays (flat arrays); inf / -1 for none.
+
+    Only rays whose 2D coordinates `coords` (N, 2) fall in a shape's box are tested against it;
+    `project(points, radius)` gives the 2D centres and margin of a shape's bounding spheres in those
+    coordinates. This culling is what makes ray casting in NumPy fast enough for thousands of images."""
+    t = np.full(len(rd), np.inf)
+    which = np.full(len(rd), -1)
+    for i, (hit, params, points, radius) in enumerate(_shape_list(shapes)):
+        centres, margin = project(points, radius)
+        lo, hi = centres.min(0) - margin, centres.max(0) + margin
+        sel = np.flatnonzero((coords[:, 0] >= lo[0]) & (coords[:, 0] <= hi[0]) & (coords[:, 1] >= lo[1])
+                             & (coords[:, 1] <= hi[1]))
+        if sel.size == 0:
+            continue
+        ti = hit(ro if ro.ndim == 1 else ro[sel], rd[sel], *params)
+        closer = ti < t[sel]
+        t[sel[closer]], which[sel[closer]] = ti[closer], i
+    return t, which
+
+
+# --- the scene: where the hand, the wall, the light and the camera are -------------------------------------
+
+
+def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    cy, sy, cp, sp, cr, sr = (math.cos(yaw), math.sin(yaw), math.cos(pitch), math.sin(pitch), math.cos(roll),
+                              math.sin(roll))
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+    rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
+    return rz @ rx @ ry
+
+
+def _place(prim: hand.Primitives, label: int, rng: np.random.Generator, fill: float | None = None):
+    """Turn, size and move the hand in front of the camera so it fills part of the frame, wrist at the bottom."""
+    if label == 0:  # the "O" is shown side-on, thumb side towards the camera, so the hole shows
+        yaw = -rng.uniform(0.7, 1.35)
+    else:
+        yaw = rng.normal(0, 0.3)
+    rotation = _rotation(yaw, rng.normal(0, 0.15), float(np.clip(rng.normal(0, 0.32), -0.8, 0.8)))
+    if rng.random() < 0.5:  # a left hand: the mirror image of a right one
+        rotation = rotation @ np.diag([-1.0, 1.0, 1.0])
+    arr = prim.transformed(rotation, 1.0, np.zeros(3))
+    # Extent of the hand without the forearm (the last capsule), as seen from the front.
+    ends = np.concatenate([arr["a"][:-1], arr["b"][:-1], arr["centres"]])
+    pad = np.concatenate([arr["r"][:-1], arr["r"][:-1], arr["radii"].max(1)])
+    lo, hi = (ends[:, :2] - pad[:, None]).min(0), (ends[:, :2] + pad[:, None]).max(0)
+    wrist = arr["a"][-1][:2]
+    extent = float(max(hi - lo))
+    share = rng.uniform(0.72, 1.0)  # of the frame's width that the hand's larger extent takes up
+    frame = extent / (fill or share)  # the frame's width at the hand's distance, cm
+    distance_cm = rng.uniform(45, 80)
+    # Horizontally anywhere that keeps the hand in the frame (a little may leave it); the wrist low.
+    room = max(frame - (hi[0] - lo[0]), 0.0) / 2  # how far the hand can move sideways and stay inside
+    cx = float(np.clip(rng.normal(0, 0.5), -1, 1)) * room
+    shift_x = cx - (hi[0] + lo[0]) / 2
+    # The wrist near the bottom edge (or just below it), the fingertips inside the frame.
+    wrist_at = -frame / 2 + rng.uniform(0.0, 0.3) * frame
+    shift_y = min(wrist_at - wrist[1], frame / 2 - 0.03 * frame - hi[1])
+    shift = np.array([shift_x, shift_y, -distance_cm])
+    return prim.transformed(rotation, 1.0, shift), frame, distance_cm
+
+
+def _skin(rng: np.random.Generator) -> np.ndarray:
+    i = rng.choice(len(SKIN_TONES), p=SKIN_WEIGHTS)
+    j = min(i + 1, len(SKIN_TONES) - 1)
+    t = rng.uniform()
+    return np.clip((1 - t) * SKIN_TONES[i] + t * SKIN_TONES[j] + rng.normal(0, 0.02, 3), 0.1, 1)
+
+
+def _smooth_noise(rng: np.random.Generator, cells: int, size: int = CANVAS) -> np.ndarray:
+    """Low-frequency noise in about [-1, 1]: random values on a coarse grid, smoothly enlarged."""
+    coarse = (rng.uniform(0, 255, (cells, cells))).astype(np.uint8)
+    big = Image.fromarray(coarse).resize((size, size), Image.BICUBIC)
+    return np.asarray(big, float) / 127.5 - 1
+
+
+def _gaussian_blur(a: np.ndarray, sigma: float) -> np.ndarray:
+    """A Gaussian blur of a square 2D array as two matrix products (edges weighted by what lies inside)."""
+    x = np.arange(a.shape[0])
+    k = np.exp(-0.5 * ((x[:, None] - x[None, :]) / sigma) ** 2)
+    k /= k.sum(1, keepdims=True)
+    # einsum, not @: BLAS is no faster at this size and its results may depend on its threads.
+    return np.einsum("ik,lk->il", np.einsum("ij,jk->ik", k, a), k)
+
+
+def compose(label: int, rng: np.random.Generator, size: int = CANVAS, fill: float | None = None) -> np.ndarray:
+    """The scene as float RGB in 0..1, `size` pixels square (128 before it becomes a 64x64 "photo");
+    `fill` overrides how much of the frame the hand takes up (a wider shot for the sample photo)."""
+    if label not in CLASSES:
+        raise ValueError(f"label must be one of {CLASSES}, got {label!r}")
+    shapes, frame, dist = _place(hand.build(hand.pose(label, rng)), label, rng, fill)
+    n_caps = len(shapes["r"])
+
+    # Camera rays through each pixel centre, as flat (N, 3) arrays; (u, v) is where a ray meets the image.
+    half = frame / 2 / dist
+    coords = (np.arange(size) + 0.5) / size * 2 - 1
+    u, v = (g.ravel() for g in np.meshgrid(coords * half, -coords * half))
+    rd = np.stack([u, v, -np.ones_like(u)], -1)
+    rd /= np.linalg.norm(rd, axis=-1, keepdims=True)
+
+    def seen(points, radius):  # where a sphere lands in the image, and how wide it looks there
+        depth = -points[:, 2]
+        return points[:, :2] / depth[:, None], radius / max(depth.min() - radius, 1e-3) * 1.05
+
+    t_hand, which = first_hit(np.zeros(3), rd, shapes, np.stack([u, v], -1), seen)
+    on_hand = np.isfinite(t_hand)
+    wall = ~on_hand
+    wall_z = -dist - rng.uniform(6, 45)  # the wall behind the hand, facing the camera
+    t = np.where(on_hand, t_hand, wall_z / rd[:, 2])
+    p = rd * t[:, None]
+
+    # Normals (the wall's is +z) and, on capsules, where along the bone a point lies (0 at the palm end).
+    normal = np.zeros_like(p)
+    normal[:, 2] = 1
+    along = np.zeros(len(t))
+    for i in np.unique(which[on_hand]):
+        m = which == i
+        if i < n_caps:
+            normal[m], along[m] = capsule_normal(p[m], shapes["a"][i], shapes["b"][i], shapes["r"][i])
+        else:
+            j = i - n_caps
+            normal[m] = ellipsoid_normal(p[m], shapes["centres"][j], shapes["axes"][j], shapes["radii"][j])
+
+    # Light: a soft key light from somewhere in front (mostly from above), plus ambient light from the room.
+    light = np.array([rng.uniform(-0.8, 0.8), rng.uniform(-0.25, 0.9), rng.uniform(0.45, 1.0)])
+    light /= np.linalg.norm(light)
+    e1 = np.cross(light, [0.0, 1.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(light, e1)
+    across = lambda q: np.stack([q @ e1, q @ e2], -1)  # noqa: E731  (position seen from the light)
+    origins = p + normal * 0.05
+    t_shadow, _ = first_hit(origins, np.broadcast_to(light, p.shape), shapes, across(origins),
+                            lambda points, radius: (across(points), radius))
+    in_shadow = np.isfinite(t_shadow).astype(float).reshape(size, size)
+    # Soften the shadows (a real lamp is not a point): wide on the wall, narrow on the hand.
+    wall2, hand2 = wall.reshape(size, size).astype(float), on_hand.reshape(size, size).astype(float)
+    soft = rng.uniform(1.2, 4.0) * size / CANVAS
+    wall_shadow = _gaussian_blur(in_shadow * wall2, soft) / np.maximum(_gaussian_blur(wall2, soft), 1e-6)
+    narrow = 0.8 * size / CANVAS
+    hand_shadow = _gaussian_blur(in_shadow * hand2, narrow) / np.maximum(_gaussian_blur(hand2, narrow), 1e-6)
+    shadow = np.where(wall, wall_shadow.ravel(), hand_shadow.ravel())
+
+    # Ambient occlusion: how much of the space just outside the surface the hand itself takes up.
+    occlusion = np.zeros(len(t))
+    if on_hand.any():
+        ph, nh = p[on_hand], normal[on_hand]
+        ao = sum(np.clip(step - distance(ph + nh * step, shapes, reach=step), 0, None) / step
+                 for step in (0.35, 0.8, 1.5))
+        occlusion[on_hand] = np.clip(ao / 3, 0, 1)
+
+    wrap = rng.uniform(0.15, 0.35)  # light reaching round the terminator: skin scatters light under its surface
+    diffuse = np.clip((normal @ light + wrap) / (1 + wrap), 0, 1)
+    key, ambient = rng.uniform(0.45, 0.75), rng.uniform(0.38, 0.6)
+    direct = key * diffuse * (1 - rng.uniform(0.4, 0.85) * shadow)
+    lit = ambient * (1 - 0.6 * occlusion) + direct
+    light_colour = 1 + rng.normal(0, 0.008, 3) + np.array([0.02, 0.0, -0.03]) * rng.uniform(0, 1)
+
+    # The wall: light warm grey with a faint texture. The skin: a tone, a mottled texture, creases, nails.
+    wall_albedo = rng.uniform(0.74, 0.95) * (np.array([1.0, 0.965, 0.915]) + rng.normal(0, 0.006, 3))
+    wall_tex = 1 + rng.uniform(0.0, 0.025) * _smooth_noise(rng, int(rng.integers(4, 16)), size).ravel()
+    skin = _skin(rng)
+    skin_tex = 1 + rng.uniform(0.02, 0.07) * _smooth_noise(rng, int(rng.integers(6, 20)), size).ravel()
+    albedo = np.where(wall[:, None], wall_albedo * wall_tex[:, None], skin * skin_tex[:, None])
+    on_bone = on_hand & (which < n_caps)
+    albedo *= np.where(on_bone & ((along < 0.05) | (along > 0.95)), rng.uniform(0.88, 0.95), 1.0)[:, None]
+    nail = np.zeros(len(t), bool)
+    for i in (i for i in range(n_caps) if shapes["nail"][i]):
+        m = np.flatnonzero((which == i) & (along > 0.45))
+        nail[m] = normal[m] @ shapes["dorsal"][i] > 0.55
+    albedo[nail] = np.clip(skin * 0.6 + np.array([0.42, 0.33, 0.32]), 0, 1)
+
+    colour = albedo * lit[:, None] * light_colour
+    # Subsurface warmth: skin turned from the light is redder, not only darker.
+    colour += (on_hand * (1 - diffuse) * rng.uniform(0.03, 0.08))[:, None] * np.array([1.0, 0.35, 0.15]) * skin
+    # A faint highlight (half-vector), stronger on nails.
+    half_vec = (light + np.array([0, 0, 1.0])) / np.linalg.norm(light + np.array([0, 0, 1.0]))
+    spec = np.clip(normal @ half_vec, 0, 1) ** rng.uniform(12, 30) * (1 - shadow)
+    colour += ((on_hand * rng.uniform(0.02, 0.08) + nail * 0.15) * spec)[:, None]
+    # Brighter at the top of the frame (light from above), darker into the corners.
+    gradient = 1 + rng.uniform(0.0, 0.16) * v / half * (1 if rng.random() < 0.8 else -1)
+    vignette = 1 - rng.uniform(0.0, 0.15) * ((u / half) ** 2 + (v / half) ** 2) / 2
+    colour *= (gradient * vignette)[:, None]
+    # Exposure as a camera sets it: the lit wall comes out at a chosen brightness.
+    wall_level = wall_albedo.mean() * (ambient + key * max(light[2], 0))
+    exposure = rng.uniform(0.74, 0.92) / wall_level
+    return np.clip(colour * exposure, 0, 1).reshape(size, size, 3)
 
 
 def render_hand(label: int, rng: np.random.Generator) -> np.ndarray:
-    """One 64x64x3 uint8 image of a hand showing `label` raised fingers."""
-    canvas = compose(label, rng)
-    small = Image.fromarray(canvas).resize((SIZE, SIZE), Image.LANCZOS)
-    small = small.filter(ImageFilter.GaussianBlur(rng.uniform(0.2, 0.7)))
-    pixels = np.asarray(small, float) * rng.uniform(0.92, 1.06) + rng.normal(0, rng.uniform(1.5, 4.0), (SIZE, SIZE, 3))
-    return np.clip(np.round(pixels), 0, 255).astype(np.uint8)
+    """One 64x64x3 uint8 image of a hand showing `label` raised fingers, made like a phone photo."""
+    scene = compose(label, rng)
+    # White balance and gamma of the camera, then reduce to 64x64 with a little blur, noise and JPEG.
+    scene = np.clip(scene * (1 + rng.normal(0, 0.015, 3)), 0, 1) ** rng.uniform(0.9, 1.1)
+    big = Image.fromarray(np.round(scene * 255).astype(np.uint8))
+    small = big.resize((SIZE, SIZE), Image.LANCZOS).filter(ImageFilter.GaussianBlur(rng.uniform(0.15, 0.75)))
+    pixels = np.asarray(small, float) + rng.normal(0, rng.uniform(0.5, 3.5), (SIZE, SIZE, 3))
+    photo = Image.fromarray(np.clip(np.round(pixels), 0, 255).astype(np.uint8))
+    buffer = io.BytesIO()
+    photo.save(buffer, format="JPEG", quality=int(rng.integers(55, 96)))
+    return np.asarray(Image.open(buffer).convert("RGB"), np.uint8)
 
 
-def compose(label: int, rng: np.random.Generator) -> np.ndarray:
-    """The full-resolution (256x256) scene before it is reduced to a 64x64 "photo"."""
-    if label not in CLASSES:
-        raise ValueError(f"label must be one of {CLASSES}, got {label!r}")
-    S = CANVAS
-    wall = WALLS[rng.integers(len(WALLS))] + rng.normal(0, 6) + rng.normal(0, 2, 3)
-    img = Image.new("RGB", (S, S), _shade(wall, 1.0))
-    # A soft light gradient across the wall.
-    grad = np.linspace(-1, 1, S)
-    gx, gy = np.meshgrid(grad, grad)
-    light_dir = rng.uniform(0, 2 * math.pi)
-    light = 1 + rng.uniform(0.03, 0.10) * (math.cos(light_dir) * gx + math.sin(light_dir) * gy)
-    background = np.asarray(img, float) * light[..., None]
-
-    t = rng.uniform(0, 1)
-    i = rng.integers(len(SKIN_TONES) - 1)
-    skin = (1 - t) * SKIN_TONES[i] + t * SKIN_TONES[i + 1] + rng.normal(0, 4, 3)
-    edge = _shade(skin, 0.72)  # creases and outlines
-    palm_fill = _shade(skin, 1.0)
-
-    scale = rng.uniform(1.0, 1.3) * S / 256
-    palm_w, palm_h = rng.uniform(62, 74) * scale, rng.uniform(64, 76) * scale
-    centre = np.array([S / 2 + rng.uniform(-20, 20), S * 0.66 + rng.uniform(-10, 8)])
-    tilt = rng.normal(0, 0.15)
-    tilt = float(np.clip(tilt, -0.5, 0.5))  # up to about 29 degrees, two thirds within 9
-    mirror = rng.random() < 0.5  # left or right hand
-    raised, thumb_out = _which_fingers(label, rng)
-
-    # Shapes are laid out upright in canvas pixels, then rotated about the palm's centre.
-    hand = Image.new("L", (S, S), 0)  # silhouette, for the shadow
-    layer = Image.new("RGBA", (S, S), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(layer)
-    mdraw = ImageDraw.Draw(hand)
-
-    def put(points):
-        pts = np.asarray(points, float)
-        if mirror:
-            pts = pts.copy()
-            pts[:, 0] = 2 * centre[0] - pts[:, 0]
-        return _rotate(pts, tilt, centre)
-
-    def capsule(p0, p1, width, fill):
-        q0, q1 = put([p0, p1])
-        _capsule(draw, q0, q1, width, fill)
-        _capsule(mdraw, q0, q1, width, 255)
-
-    def polygon(points, fill, outline=None):
-        q = [tuple(p) for p in put(points)]
-        draw.polygon(q, fill=fill, outline=outline)
-        mdraw.polygon(q, fill=255)
-
-    cx, cy = centre
-    top = cy - palm_h / 2
-    # Forearm and wrist: from below the frame up into the palm.
-    wrist_w = palm_w * rng.uniform(0.70, 0.82)
-    capsule((cx, cy + palm_h * 0.2), (cx + rng.uniform(-6, 6), S + 60), wrist_w, palm_fill)
-    # Palm: a rounded pentagon, a little wider at the knuckles.
-    polygon(
-        [
-            (cx - palm_w * 0.50, top + palm_h * 0.12),
-            (cx - palm_w * 0.42, top),
-            (cx + palm_w * 0.42, top),
-            (cx + palm_w * 0.50, top + palm_h * 0.12),
-            (cx + palm_w * 0.44, cy + palm_h * 0.45),
-            (cx, cy + palm_h * 0.58),
-            (cx - palm_w * 0.44, cy + palm_h * 0.45),
-        ],
-        palm_fill,
-    )
-
-    # Four fingers across the top of the palm: index on the thumb side.
-    lengths = np.array([0.92, 1.0, 0.94, 0.74]) * rng.uniform(68, 80) * scale * rng.uniform(0.94, 1.06, 4)
-    width = palm_w / 4.3 * rng.uniform(0.92, 1.05)
-    spread = rng.uniform(0.07, 0.17)
-    fingers = []
-    for k in range(4):
-        # k=0 is the index finger; the thumb side is +x before mirroring.
-        bx = cx + palm_w * (0.36 - 0.24 * k)
-        angle = (1.5 - k) * spread + rng.normal(0, 0.03)
-        fingers.append(Finger(np.array([bx, top + width * 0.3]), angle, lengths[k], width * (1 - 0.05 * k), raised[k]))
-    if label == 2:  # a clear V
-        fingers[0].angle += rng.uniform(0.12, 0.26)
-        fingers[1].angle -= rng.uniform(0.08, 0.2)
-
-    # Curled fingers first: their knuckles show as bumps along the palm's top edge.
-    for f in fingers:
-        if not f.raised and label != 0:
-            tip = f.base + np.array([0.0, f.length * 0.18])
-            capsule(f.base - np.array([0, width * 0.25]), tip, f.width * 1.02, edge)
-            capsule(f.base - np.array([0, width * 0.2]), tip, f.width * 0.86, _shade(skin, 0.93))
-    for f in fingers:
-        if f.raised:
-            d = np.array([math.sin(f.angle), -math.cos(f.angle)])
-            tip = f.base + d * f.length
-            capsule(f.base, tip, f.width * 1.08, edge)
-            capsule(f.base, tip, f.width * 0.92, palm_fill)
-            # A knuckle crease two thirds up.
-            crease = f.base + d * f.length * 0.62
-            n = np.array([d[1], -d[0]]) * f.width * 0.3
-            q = put([crease - n, crease + n])
-            draw.line([tuple(q[0]), tuple(q[1])], fill=_shade(skin, 0.85), width=max(1, int(scale * 2)))
-
-    # Thumb: out to the side, or folded across the palm.
-    thumb_base = np.array([cx + palm_w * 0.46, cy + palm_h * 0.18])
-    thumb_len = rng.uniform(50, 62) * scale
-    if label == 0:
-        # "O": fingers bend over to meet the thumb, leaving a hole of wall showing through.
-        r = palm_w * rng.uniform(0.36, 0.44)
-        ring_c = np.array([cx + palm_w * 0.08, top - r * 0.55])
-        ring_w = width * 1.05
-        bbox = put([ring_c - r, ring_c + r])
-        lo, hi = bbox.min(0), bbox.max(0)
-        draw.ellipse([*lo, *hi], outline=edge, width=int(ring_w * 1.1))
-        draw.ellipse([*(lo + ring_w * 0.08), *(hi - ring_w * 0.08)], outline=palm_fill, width=int(ring_w * 0.9))
-        mdraw.ellipse([*lo, *hi], outline=255, width=int(ring_w))
-        capsule(thumb_base, ring_c + np.array([r * 0.7, r * 0.7]), width * 1.1, palm_fill)
-        for k in (2, 3):  # the remaining fingers curl behind
-            f = fingers[k]
-            capsule(f.base, f.base + np.array([0.0, -f.length * 0.35]), f.width, edge)
-            capsule(f.base, f.base + np.array([0.0, -f.length * 0.33]), f.width * 0.85, _shade(skin, 0.95))
-    elif thumb_out:
-        a = rng.uniform(0.75, 1.15)
-        tip = thumb_base + np.array([math.sin(a), -math.cos(a)]) * thumb_len
-        capsule(thumb_base, tip, width * 1.15, edge)
-        capsule(thumb_base, tip, width * 1.0, palm_fill)
-    else:
-        tip = np.array([cx - palm_w * rng.uniform(0.05, 0.25), cy - palm_h * rng.uniform(0.0, 0.2)])
-        capsule(thumb_base, tip, width * 1.12, edge)
-        capsule(thumb_base, tip, width * 0.96, _shade(skin, 0.96))
-
-    # Shade the hand: darker away from the light, to look lit rather than flat.
-    hand_rgba = np.asarray(layer, float)
-    shading = 1 + 0.5 * (light - 1) + rng.uniform(-0.04, 0.02)
-    hand_rgb = hand_rgba[..., :3] * shading[..., None]
-    alpha = hand_rgba[..., 3:4] / 255
-
-    # A soft shadow cast on the wall, offset away from the light.
-    offset = (np.array([-math.cos(light_dir), -math.sin(light_dir)]) * rng.uniform(4, 12)).astype(int)
-    shadow = np.asarray(
-        hand.transform(hand.size, Image.AFFINE, (1, 0, -offset[0], 0, 1, -offset[1])).filter(
-            ImageFilter.GaussianBlur(rng.uniform(6, 12))
-        ),
-        float,
-    )[..., None] / 255
-    background = background * (1 - rng.uniform(0.10, 0.22) * shadow)
-    out = background * (1 - alpha) + hand_rgb * alpha
-    return np.clip(out, 0, 255).astype(np.uint8)
+# --- the data set -----------------------------------------------------------------------------------------
 
 
-def render_split(split: str, n_per_class: int, seed: int = 0, progress: bool = False):
-    """Balanced images and labels for one split; image i has label i % 6 before the seeded shuffle."""
+def _render_one(job):
+    label, seed, split, index = job
+    return render_hand(label, image_rng(seed, split, index))
+
+
+def split_labels(split: str, n_per_class: int, seed: int = 0) -> np.ndarray:
+    """Balanced labels for one split; image i has label order[i] % 6 (a seeded shuffle)."""
     n = n_per_class * len(CLASSES)
     order = np.random.Generator(np.random.PCG64([seed, SPLIT_IDS[split], 10**6])).permutation(n)
-    labels = np.array([order[i] % len(CLASSES) for i in range(n)], dtype=np.int64)
-    images = np.empty((n, SIZE, SIZE, 3), np.uint8)
-    indices = range(n)
+    return (order % len(CLASSES)).astype(np.int64)
+
+
+def render_split(split: str, n_per_class: int, seed: int = 0, progress: bool = False, workers: int | None = None):
+    """Images and labels for one split, rendered on `workers` processes (default: all cores)."""
+    labels = split_labels(split, n_per_class, seed)
+    jobs = [(int(label), seed, split, i) for i, label in enumerate(labels)]
+    workers = workers or os.cpu_count() or 1
+    bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        indices = tqdm(indices, desc=f"rendering {split}", unit="img")
-    for i in indices:
-        images[i] = render_hand(int(labels[i]), image_rng(seed, split, i))
+        bar = tqdm(total=len(jobs), desc=f"rendering {split}", unit="img")
+    images = np.empty((len(jobs), SIZE, SIZE, 3), np.uint8)
+    if workers == 1:
+        results = map(_render_one, jobs)
+        pool = None
+    else:
+        pool = ProcessPoolExecutor(workers)
+        results = pool.map(_render_one, jobs, chunksize=16)
+    try:
+        for i, image in enumerate(results):
+            images[i] = image
+            if bar is not None:
+                bar.update()
+    finally:
+        if pool is not None:
+            pool.shutdown()
+        if bar is not None:
+            bar.close()
     return images, labels
 
 
@@ -263,7 +389,8 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def write_signs(out: Path, seed: int = 0, n_train: int = 180, n_test: int = 20, progress: bool = True) -> dict:
+def write_signs(out: Path, seed: int = 0, n_train: int = 180, n_test: int = 20, progress: bool = True,
+                workers: int | None = None) -> dict:
     """Write train_signs.h5 and test_signs.h5 in the original course's layout, plus a manifest of checksums."""
     import h5py
     import PIL
@@ -271,8 +398,8 @@ def write_signs(out: Path, seed: int = 0, n_train: int = 180, n_test: int = 20, 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    x_train, y_train = render_split("train", n_train, seed, progress)
-    x_test, y_test = render_split("test", n_test, seed, progress)
+    x_train, y_train = render_split("train", n_train, seed, progress, workers)
+    x_test, y_test = render_split("test", n_test, seed, progress, workers)
     seconds = time.perf_counter() - start
     # Fixed gzip level and no timestamps, so the bytes depend only on the pixels.
     with h5py.File(out / "train_signs.h5", "w", libver="earliest") as f:
@@ -284,6 +411,7 @@ def write_signs(out: Path, seed: int = 0, n_train: int = 180, n_test: int = 20, 
         f.create_dataset("list_classes", data=np.array(CLASSES, dtype=np.int64), track_times=False)
     manifest = {
         "generator": "resnet_course.render",
+        "version": VERSION,
         "seed": seed,
         "n_per_class": {"train": n_train, "test": n_test},
         "pillow": PIL.__version__,
@@ -300,13 +428,11 @@ def write_signs(out: Path, seed: int = 0, n_train: int = 180, n_test: int = 20, 
 
 
 def write_sample_photo(path: Path, label: int = 3, seed: int = 2026) -> Path:
-    """A larger, non-square "phone photo" of a hand, for the predict-on-your-own-photo section."""
-    rng = image_rng(seed, "test", 10**6 + label)
-    canvas = Image.fromarray(compose(label, rng)).resize((480, 480), Image.BICUBIC)
-    # Widen to 4:3 with wall colour, as a phone would frame it; the loader crops the centre square back.
-    photo = Image.new("RGB", (640, 480), tuple(int(v) for v in np.asarray(canvas)[:, :8].reshape(-1, 3).mean(0)))
-    photo.paste(canvas, (80, 0))
-    photo = photo.filter(ImageFilter.GaussianBlur(0.8))
+    """A 640x480 "phone photo" of a hand showing `label`: rendered at full size, the hand smaller in the
+    frame and off-centre as in a snapshot, for the notebook's "try it on your own photo" section."""
+    rng = image_rng(seed, "sample", label)
+    scene = compose(label, rng, size=640, fill=0.5)
+    photo = Image.fromarray(np.round(scene[100:580] * 255).astype(np.uint8))  # 4:3, the hand's wrist kept
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     photo.save(path, quality=92)
@@ -319,10 +445,11 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-per-class", type=int, default=180)
     parser.add_argument("--test-per-class", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=None, help="processes to render with (default: all cores)")
     parser.add_argument("--sample-photo", type=Path, help="also write a 640x480 sample photo of a hand here")
     parser.add_argument("--grid", type=Path, help="also save a PNG grid of 10 training images per class here")
     args = parser.parse_args(argv)
-    info = write_signs(args.out, args.seed, args.train_per_class, args.test_per_class)
+    info = write_signs(args.out, args.seed, args.train_per_class, args.test_per_class, workers=args.workers)
     print(f"wrote {args.out}/train_signs.h5 and test_signs.h5 in {info['seconds']:.1f} s")
     if args.grid:
         import matplotlib

@@ -224,3 +224,60 @@ def test_batches_feed_a_keras_model():
     model.compile("sgd", "categorical_crossentropy")
     history = model.fit(data.batches(x, y, batch_size=8), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_manifest_names_the_generator_version_that_wrote_the_set():
+    manifest = json.loads((SIGNS / "MANIFEST.json").read_text())
+    assert manifest["generator"] == "resnet_course.render" and manifest["version"] == render.VERSION
+
+
+def test_rendering_on_several_processes_gives_the_same_images_as_on_one():
+    one, labels_one = render.render_split("test", 2, seed=5, workers=1)
+    two, labels_two = render.render_split("test", 2, seed=5, workers=2)
+    assert np.array_equal(labels_one, labels_two) and np.array_equal(np.bincount(labels_one), [2] * 6)
+    assert np.array_equal(one, two)
+
+
+def test_every_sign_is_a_hand_on_a_lighter_wall():
+    # The hand (what differs from the wall) is darker than the wall and reaches the bottom edge (the wrist).
+    for label in render.CLASSES:
+        img = render.render_hand(label, render.image_rng(7, "train", label)).astype(float)
+        wall = np.median(img[:4].reshape(-1, 3), axis=0)
+        hand = np.abs(img - wall).sum(-1) > 60
+        assert 0.06 < hand.mean() < 0.85, label
+        assert hand[-3:].any(), f"sign {label}: nothing of the hand reaches the bottom edge"
+        assert img[hand].mean() < wall.mean(), label
+
+
+# --- validation split and augmentation ------------------------------------------------------------------
+
+
+def test_validation_is_held_out_of_train_per_class_and_leaves_test_alone(default_set):
+    split = data.with_validation(default_set, fraction=0.1, seed=0)
+    assert np.array_equal(np.bincount(split.y_val), [18] * 6)
+    assert len(split.x_train) + len(split.x_val) == len(default_set.x_train)
+    assert split.x_test is default_set.x_test
+    # No validation image is also a training image.
+    train_keys = {img.tobytes() for img in split.x_train}
+    assert not any(img.tobytes() in train_keys for img in split.x_val)
+
+
+def test_a_source_with_its_own_validation_photos_keeps_them(tmp_path):
+    for folder, n in (("train_signs", 2), ("val_signs", 1), ("test_signs", 1)):
+        for label in range(6):
+            for k in range(n):
+                save_photo(tmp_path / folder / f"{label}_IMG_{k}.jpg", colour=(40 * label, 100, 50 + k))
+    d = data.load_signs(tmp_path)
+    split = data.with_validation(d)
+    assert split.x_val is d.x_val and len(split.x_train) == 12
+
+
+def test_augment_keeps_shape_and_changes_images_reproducibly(default_set):
+    x = default_set.x_train[:16]
+    a = data.augment(x, np.random.default_rng(1))
+    b = data.augment(x, np.random.default_rng(1))
+    assert a.shape == x.shape and a.dtype == np.uint8 and np.array_equal(a, b)
+    changed = np.abs(a.astype(int) - x).mean((1, 2, 3))
+    assert (changed > 1).all()
+    # Still a photo of the same scene: the overall brightness moves by a few levels at most.
+    assert np.abs(a.mean((1, 2, 3)) - x.mean((1, 2, 3))).max() < 30

@@ -1,0 +1,234 @@
+"""An articulated 3D hand for the hand-sign renderer: a pose per sign, turned into capsules and ellipsoids.
+
+The hand is built in its own frame, in centimetres: the wrist at the origin, +y along the hand towards the
+fingertips, +x across the palm towards the thumb (a right hand), +z out of the palm. Each finger is a chain
+of three capsules (proximal, middle and distal phalanx) that bends at its joints towards +z, as real
+fingers do; the thumb is a chain of three capsules from the base of the palm. `pose(label, rng)` draws
+joint angles for a sign (0 = fingertips touching the thumb in an "O", 1-5 raised fingers) with natural
+variation, and `build(pose)` returns the primitives the renderer casts rays at.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+FINGERS = ("index", "middle", "ring", "little")
+# Where each finger leaves the palm (its knuckle), and the lengths and radii of its three phalanges.
+KNUCKLES = {"index": (2.75, 8.5), "middle": (0.9, 8.9), "ring": (-0.95, 8.6), "little": (-2.7, 7.9)}
+LENGTHS = {"index": (4.0, 2.3, 1.85), "middle": (4.35, 2.65, 1.95), "ring": (4.05, 2.5, 1.85),
+           "little": (3.25, 1.85, 1.65)}
+RADII = {"index": (1.0, 0.92, 0.84), "middle": (1.03, 0.95, 0.86), "ring": (0.96, 0.88, 0.8),
+         "little": (0.85, 0.77, 0.7)}
+THUMB_BASE = np.array([2.6, 1.4, 0.2])
+THUMB_LENGTHS = (4.0, 3.0, 2.5)
+THUMB_RADII = (1.15, 1.0, 0.9)
+# Which fingers are raised for each sign; the thumb's pose is chosen by `pose`.
+RAISED = {0: (), 1: ("index",), 2: ("index", "middle"), 3: ("index", "middle", "ring"),
+          4: FINGERS, 5: FINGERS}
+
+
+@dataclass
+class Primitives:
+    """What the renderer draws: capsules (segment a-b, radius r) and ellipsoids (centre, axes, radii).
+
+    `nail` marks distal phalanges (a nail on their back, `dorsal` says which way that is)."""
+
+    a: list = field(default_factory=list)
+    b: list = field(default_factory=list)
+    r: list = field(default_factory=list)
+    nail: list = field(default_factory=list)
+    dorsal: list = field(default_factory=list)
+    centres: list = field(default_factory=list)
+    axes: list = field(default_factory=list)  # 3x3, columns = the ellipsoid's axes
+    radii: list = field(default_factory=list)
+
+    def capsule(self, a, b, r, nail=False, dorsal=(0.0, 0.0, -1.0)):
+        self.a.append(np.asarray(a, float))
+        self.b.append(np.asarray(b, float))
+        self.r.append(float(r))
+        self.nail.append(nail)
+        self.dorsal.append(np.asarray(dorsal, float))
+
+    def ellipsoid(self, centre, radii, angle_z=0.0):
+        c, s = math.cos(angle_z), math.sin(angle_z)
+        self.centres.append(np.asarray(centre, float))
+        self.axes.append(np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]))
+        self.radii.append(np.asarray(radii, float))
+
+    def arrays(self) -> dict:
+        return {"a": np.array(self.a), "b": np.array(self.b), "r": np.array(self.r), "nail": np.array(self.nail),
+                "dorsal": np.array(self.dorsal), "centres": np.array(self.centres), "axes": np.array(self.axes),
+                "radii": np.array(self.radii)}
+
+    def transformed(self, rotation: np.ndarray, scale: float, shift: np.ndarray) -> dict:
+        """Arrays moved into the camera's frame: p -> scale * rotation @ p + shift."""
+        arr = self.arrays()
+        move = lambda p: scale * p @ rotation.T + shift  # noqa: E731
+        arr["a"], arr["b"] = move(arr["a"]), move(arr["b"])
+        arr["r"] = arr["r"] * scale
+        arr["dorsal"] = arr["dorsal"] @ rotation.T
+        arr["centres"] = move(arr["centres"])
+        arr["axes"] = rotation @ arr["axes"]
+        arr["radii"] = arr["radii"] * scale
+        return arr
+
+
+@dataclass
+class Pose:
+    """Joint angles (radians) and the hand's proportions for one image."""
+
+    label: int
+    spread: dict  # finger -> sideways angle at the knuckle, + towards the thumb
+    flex: dict  # finger -> (knuckle, middle joint, end joint) bends towards the palm
+    thumb: str  # "out", "across" (the palm), "over" (curled fingers) or "o" (meets the index fingertip)
+    thumb_dirs: np.ndarray  # directions of the thumb's three bones where they are not solved for
+    thumb_target_finger: str
+    length: float  # finger length multiplier for this hand
+    width: float  # finger and palm width multiplier
+    wrist_bend: tuple  # (sideways, backwards) bend of the forearm at the wrist
+    rng_noise: np.ndarray  # small per-finger length variation
+
+
+def _unit(v) -> np.ndarray:
+    v = np.asarray(v, float)
+    return v / np.linalg.norm(v)
+
+
+def pose(label: int, rng: np.random.Generator) -> Pose:
+    """Joint angles for a sign, varied the way people vary when they show it."""
+    raised = set(RAISED[label])
+    spread_scale = {5: 1.7, 4: 1.3, 3: 1.1, 2: 1.0, 1: 1.0, 0: 0.4}[label]
+    base_spread = {"index": 0.16, "middle": 0.0, "ring": -0.14, "little": -0.32}
+    spread, flex = {}, {}
+    for name in FINGERS:
+        a = base_spread[name] * spread_scale * rng.uniform(0.5, 1.4) + rng.normal(0, 0.04)
+        if name in raised:
+            flex[name] = (rng.uniform(-0.15, 0.25), rng.uniform(0.0, 0.25), rng.uniform(0.0, 0.2))
+        elif label == 0:  # an arc of fingers leaning towards the thumb; ring and little more bent
+            more = {"index": 0.0, "middle": 0.15, "ring": 0.35, "little": 0.55}[name]
+            flex[name] = (rng.uniform(0.6, 0.95) + more, rng.uniform(0.8, 1.15) + more * 0.5, rng.uniform(0.3, 0.6))
+            a *= 0.5
+        else:  # curled into the palm
+            flex[name] = (rng.uniform(1.2, 1.6), rng.uniform(1.45, 1.85), rng.uniform(0.6, 1.1))
+            a *= 0.3
+        spread[name] = a
+    if label == 2:  # a clear V
+        spread["index"] += rng.uniform(0.08, 0.25)
+        spread["middle"] -= rng.uniform(0.08, 0.25)
+
+    thumb_target = "middle"
+    if label == 5:
+        thumb = "out"
+    elif label == 4:
+        thumb = "across"
+    elif label == 0:
+        thumb = "o"
+    elif label == 3 and rng.random() < 0.5:  # the other common "three": thumb, index, middle
+        thumb = "out"
+        flex["ring"] = (rng.uniform(1.2, 1.6), rng.uniform(1.45, 1.85), rng.uniform(0.6, 1.1))
+        spread["ring"] *= 0.3
+        spread["index"] += rng.uniform(0.0, 0.2)  # usually spread like a V
+        spread["middle"] -= rng.uniform(0.0, 0.2)
+    else:
+        thumb = "over"
+        thumb_target = {1: "middle", 2: "ring", 3: "little"}[label]
+    # The thumb "out": up and to the side, a little towards the camera; varied in angle.
+    swing = rng.normal(0.0, 0.2)
+    dirs = np.array([_unit((0.75, 0.5, 0.42)), _unit((0.9, 0.42, 0.1)), _unit((0.85, 0.52, -0.02))])
+    dirs = dirs @ _rot_z(swing).T
+    return Pose(
+        label=label, spread=spread, flex=flex, thumb=thumb, thumb_dirs=dirs, thumb_target_finger=thumb_target,
+        length=rng.normal(1.0, 0.05), width=rng.uniform(0.86, 1.1),
+        wrist_bend=(rng.normal(0, 0.25), rng.normal(0, 0.15)), rng_noise=rng.normal(1.0, 0.03, (4, 3)),
+    )
+
+
+def _rot_z(angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def _finger_joints(name: str, p: Pose, k: int) -> list[np.ndarray]:
+    """Knuckle, middle joints and tip of one finger: each bone turns towards the palm by its joint's angle."""
+    x, y = KNUCKLES[name]
+    joints = [np.array([x * p.width, y * p.length, 0.0])]
+    a = p.spread[name]
+    along = np.array([math.sin(a), math.cos(a), 0.0])
+    phi = 0.0
+    for bone in range(3):
+        phi += p.flex[name][bone]
+        direction = math.cos(phi) * along + math.sin(phi) * np.array([0.0, 0.0, 1.0])
+        joints.append(joints[-1] + direction * LENGTHS[name][bone] * p.length * p.rng_noise[k, bone])
+    return joints
+
+
+def _two_bone(start, target, l1, l2, bend_hint) -> tuple[np.ndarray, np.ndarray]:
+    """Where the middle joint and the end of a two-bone chain go to reach `target` (or as close as it can)."""
+    to = target - start
+    d = float(np.linalg.norm(to))
+    d = min(max(d, abs(l1 - l2) + 1e-3), (l1 + l2) * 0.999)
+    u = to / max(np.linalg.norm(to), 1e-9)
+    along = (l1 * l1 - l2 * l2 + d * d) / (2 * d)
+    height = math.sqrt(max(l1 * l1 - along * along, 0.0))
+    h = bend_hint - np.dot(bend_hint, u) * u
+    h = h / max(np.linalg.norm(h), 1e-9)
+    mid = start + u * along + h * height
+    return mid, start + u * d
+
+
+def build(p: Pose) -> Primitives:
+    """The hand of pose `p` as capsules and ellipsoids, in the hand's frame (cm)."""
+    prim = Primitives()
+    w = p.width
+    # Palm, the thumb's and little finger's muscle pads, wrist.
+    prim.ellipsoid((0.0, 4.7 * p.length, 0.0), (4.0 * w, 4.6 * p.length, 1.35 * w))
+    prim.ellipsoid((2.3 * w, 2.5, 0.35), (1.9 * w, 2.5, 1.25 * w), angle_z=-0.4)
+    prim.ellipsoid((-2.4 * w, 2.9, 0.15), (1.6 * w, 2.6, 1.1 * w), angle_z=0.15)
+    prim.ellipsoid((0.0, 0.3, -0.1), (2.8 * w, 1.8, 1.55 * w))
+
+    joints = {}
+    for k, name in enumerate(FINGERS):
+        joints[name] = pts = _finger_joints(name, p, k)
+        phi = np.cumsum(p.flex[name])
+        a = p.spread[name]
+        along = np.array([math.sin(a), math.cos(a), 0.0])
+        for bone in range(3):
+            # The back of a bone faces away from the palm side it bends towards.
+            dorsal = math.sin(phi[bone]) * along - math.cos(phi[bone]) * np.array([0.0, 0.0, 1.0])
+            prim.capsule(pts[bone], pts[bone + 1], RADII[name][bone] * w, nail=bone == 2, dorsal=dorsal)
+
+    base = THUMB_BASE * np.array([w, 1.0, 1.0])
+    l1, l2, l3 = (length * p.length for length in THUMB_LENGTHS)
+    if p.thumb == "out":
+        m = base + p.thumb_dirs[0] * l1
+        ip = m + p.thumb_dirs[1] * l2
+        tip = ip + p.thumb_dirs[2] * l3
+    else:
+        if p.thumb == "o":  # the thumb's tip meets the index and middle fingertips
+            meta_dir = _unit((0.35, 0.55, 0.75))
+            target = 0.7 * joints["index"][3] + 0.3 * joints["middle"][3] + np.array([0.4, -0.6, 0.3])
+            hint = np.array([1.0, -0.3, 0.5])
+        elif p.thumb == "across":  # folded across the palm towards the little finger
+            meta_dir = _unit((0.15, 0.75, 0.65))
+            target = np.array([-1.4 * w, 6.0 * p.length, 1.9 * w])
+            hint = np.array([0.3, 0.6, 1.0])
+        else:  # "over": lies across the front of the curled fingers
+            meta_dir = _unit((0.1, 0.7, 0.8))
+            curled = joints[p.thumb_target_finger]
+            target = 0.5 * (curled[1] + curled[2]) + np.array([0.0, -0.6, 0.9])
+            hint = np.array([0.3, 0.4, 1.0])
+        m = base + meta_dir * l1
+        ip, tip = _two_bone(m, target, l2, l3, hint)
+    thumb_dorsal = _unit(np.cross(tip - ip, np.array([0.0, 0.0, 1.0])) * -1 + np.array([0.0, 0.0, -0.5]))
+    prim.capsule(base, m, THUMB_RADII[0] * w)
+    prim.capsule(m, ip, THUMB_RADII[1] * w)
+    prim.capsule(ip, tip, THUMB_RADII[2] * w, nail=True, dorsal=thumb_dorsal)
+
+    # Forearm: from inside the wrist down out of the picture, bent a little at the wrist.
+    side, back = p.wrist_bend
+    down = _unit((math.sin(side), -math.cos(side) * math.cos(back), -math.sin(back)))
+    prim.capsule((0.0, 0.8, -0.2), np.array([0.0, 0.8, -0.2]) + down * 40.0, 2.75 * w)
+    return prim
