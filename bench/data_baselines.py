@@ -5,13 +5,17 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # real_transfer's small CNN
 
 import resnet_course  # noqa: F401  (quiet TensorFlow first)
 import keras
 
-from resnet_course import data, render
+from resnet_course import data, render, training
 
 
 def linear_classifier(signs: data.Signs) -> float:
@@ -27,14 +31,11 @@ def linear_classifier(signs: data.Signs) -> float:
 
 
 def small_cnn(signs: data.Signs, epochs: int = 15) -> float:
-    """Four conv + BatchNorm + ReLU stages, global pooling, softmax: about 0.1 M parameters."""
-    def stage(filters):
-        return [keras.layers.Conv2D(filters, 3, padding="same", use_bias=False),
-                keras.layers.BatchNormalization(momentum=0.9),  # see training.py: 0.99 lags on small data
-                keras.layers.ReLU(), keras.layers.MaxPooling2D()]
+    """The small CNN of bench/real_transfer.py (four conv + BatchNorm + ReLU stages, about 0.1 M parameters)."""
+    from real_transfer import small_cnn as build
 
-    model = keras.Sequential([keras.Input((64, 64, 3)), *stage(16), *stage(32), *stage(64), *stage(96),
-                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(6, activation="softmax")])
+    model = build()
+    training.set_batchnorm_momentum(model, 0.9)  # see training.py: 0.99 lags on small data
     model.compile(keras.optimizers.Adam(3e-3), "categorical_crossentropy", metrics=["accuracy"])
     model.fit(data.batches(signs.x_train, signs.y_train, 32, shuffle=True, augmented=True), epochs=epochs, verbose=0)
     return float(model.evaluate(data.to_inputs(signs.x_test), data.one_hot(signs.y_test), verbose=0)[1])
