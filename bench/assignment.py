@@ -60,7 +60,7 @@ def notebook_figures() -> None:
     import shutil
     import tempfile
 
-    with tempfile.TemporaryDirectory() as tmp:  # the notebook saves a model file next to itself
+    with tempfile.TemporaryDirectory() as tmp:  # a scratch copy: running it must leave the source untouched
         shutil.copytree(SOURCE.parent, Path(tmp) / SOURCE.parent.name)
         nb, timings, total = run_notebook(Path(tmp) / SOURCE.parent.name / SOURCE.name)
     for seconds, label in timings:
@@ -68,8 +68,8 @@ def notebook_figures() -> None:
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     epochs = re.findall(r"accuracy: ([0-9.]+) - loss: [0-9.]+ - val_accuracy: ([0-9.]+)", text)
     if epochs:
-        print("per epoch (train accuracy, test accuracy):", ", ".join(f"({a}, {b})" for a, b in epochs))
-    accuracy = re.search(r"Test accuracy: ([0-9.]+)", text)
+        print("per epoch (train accuracy, validation accuracy):", ", ".join(f"({a}, {b})" for a, b in epochs))
+    accuracy = re.search(r"Test accuracy[^:]*: ([0-9.]+)", text)
     device = re.search(r"Keras .* backend; device: .*", text)
     print(f"solution notebook, top to bottom: {total:.0f} s ({total / 60:.1f} min)")
     print(f"test accuracy: {accuracy.group(1) if accuracy else 'not found'}")
