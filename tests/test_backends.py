@@ -1,5 +1,6 @@
 """The solution notebook runs top to bottom on every installed Keras backend, in grading mode (the visible
-and hidden checks, a one-epoch training smoke run, evaluation, saving, prediction on the sample photo)."""
+and hidden checks, a one-epoch training smoke run, evaluation, prediction on the sample photo; nothing is
+saved while grading)."""
 
 import importlib.util
 import os
@@ -29,6 +30,7 @@ def test_solution_notebook_runs_on_backend(backend, tmp_path, monkeypatch):
     shutil.copytree(SOURCE_DIR, tmp_path / "resnet50")
     monkeypatch.setenv("KERAS_BACKEND", backend)
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    monkeypatch.setenv("RESNET_COURSE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     nb = nbformat.read(tmp_path / "resnet50" / "Residual_Networks.ipynb", as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3",
@@ -36,7 +38,10 @@ def test_solution_notebook_runs_on_backend(backend, tmp_path, monkeypatch):
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert f"on the {backend} backend" in text
     assert text.count("check passed") == 8  # 3 + 3 block checks, layout and whole model
-    assert "reloaded model gives the same predictions: True" in text
+    # Grading never saves a model: not next to the notebook, not in the cache folder.
+    assert not list((tmp_path / "resnet50").rglob("*.keras"))
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+    assert "saved to" not in text
     for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("grade"):
             assert not [o for o in cell.outputs if o.output_type == "error" or o.get("name") == "stderr"], cell.source

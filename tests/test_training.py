@@ -46,3 +46,23 @@ def test_train_ends_with_the_best_validation_epoch_unless_told_otherwise(monkeyp
     chosen = min(range(len(snapshots)), key=lambda i: snapshots[i][0]) if keep_best else len(snapshots) - 1
     for got, want in zip(model.get_weights(), snapshots[chosen][1]):
         assert np.array_equal(got, want)
+
+
+def test_save_model_writes_to_the_cache_folder_and_reloads_the_same_model(monkeypatch, tmp_path):
+    import keras
+
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.setenv("RESNET_COURSE_CACHE", str(tmp_path / "cache"))
+    model = tiny_model()
+    path = training.save_model(model, "tiny.keras")
+    assert path == tmp_path / "cache" / "tiny.keras" and path.exists()
+    x = data.to_inputs(np.random.default_rng(3).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8))
+    reloaded = keras.models.load_model(path)
+    assert np.allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_nothing_is_saved_while_grading(monkeypatch, tmp_path):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
+    monkeypatch.setenv("RESNET_COURSE_CACHE", str(tmp_path / "cache"))
+    assert training.save_model(tiny_model()) is None
+    assert not (tmp_path / "cache").exists()
