@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     for seed in args.seeds:
         results.append(measure(args.model, signs, real, seed, args.epochs))
         print_result(results[-1])
-    print(f"\n| model | seed | epochs | train s | val acc | shipped test | real photos | gap | min class recall (real) |")
+    print("\n| model | seed | epochs | train s | val acc | shipped test | real photos | gap | min class recall (real) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {args.model} | {r['seed']} | {r['epochs']} | {r['seconds']:.0f} | {r['val']:.3f} | {r['test']:.3f} | "

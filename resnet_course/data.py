@@ -140,23 +140,39 @@ def _validate(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarray, np.
     return x, y.astype(np.int64)
 
 
-def preprocess_image(image) -> np.ndarray:
-    """Any photo (path, PIL image or array) -> uint8 (64, 64, 3): upright, RGB, centre square, 64x64.
+def open_image(image):
+    """A path, the bytes of a file, a PIL image or an array -> an upright (EXIF applied) RGB PIL image."""
+    import io
 
-    The same steps serve photo folders and "predict on your own photo", so a model sees both alike.
-    """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    if isinstance(image, (str, os.PathLike)):
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        name, source = "the uploaded file", io.BytesIO(bytes(image))
+    elif isinstance(image, (str, os.PathLike)):
+        name, source = str(image), image
+    else:
+        name, source = None, None
+    if source is not None:
         try:
-            with Image.open(image) as im:
+            with Image.open(source) as im:
                 im.load()
                 image = im.copy()
         except (UnidentifiedImageError, OSError) as e:
-            raise DataError(f"{image}: not an image Pillow can read ({e}).") from e
+            raise DataError(f"{name}: not an image Pillow can read ({e}).") from e
     elif isinstance(image, np.ndarray):
         image = Image.fromarray(np.asarray(image, np.uint8))
-    image = ImageOps.exif_transpose(image).convert("RGB")
+    return ImageOps.exif_transpose(image).convert("RGB")
+
+
+def preprocess_image(image) -> np.ndarray:
+    """Any photo (path, bytes, PIL image or array) -> uint8 (64, 64, 3): upright, RGB, centre square, 64x64.
+
+    The same steps serve photo folders and "predict on your own photo" (after `photo.prepare_photo` has
+    framed the hand in a large photo), so a model sees both alike.
+    """
+    from PIL import Image, ImageOps
+
+    image = open_image(image)
     # Crop to the centre square first so that hands are not squashed, then reduce with anti-aliasing.
     image = ImageOps.fit(image, (IMAGE_SIZE, IMAGE_SIZE), method=Image.Resampling.LANCZOS)
     return np.asarray(image, dtype=np.uint8)

@@ -21,13 +21,11 @@ busy background, a hand that already fills the frame) the centre square is used 
 
 from __future__ import annotations
 
-import io
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from .data import IMAGE_SIZE, DataError, preprocess_image
+from .data import IMAGE_SIZE, DataError, open_image, preprocess_image
 
 Box = tuple[int, int, int, int]  # (left, top, right, bottom) in pixels, right and bottom exclusive, as in Pillow
 
@@ -71,24 +69,7 @@ class Framing:
 
 def open_photo(image):
     """A path, the bytes of a file, a PIL image or an array -> an upright (EXIF applied) RGB PIL image."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    if isinstance(image, (bytes, bytearray, memoryview)):
-        name, source = "the uploaded file", io.BytesIO(bytes(image))
-    elif isinstance(image, (str, os.PathLike)):
-        name, source = str(image), image
-    else:
-        name, source = None, None
-    if source is not None:
-        try:
-            with Image.open(source) as im:
-                im.load()
-                image = im.copy()
-        except (UnidentifiedImageError, OSError) as e:
-            raise DataError(f"{name}: not an image Pillow can read ({e}).") from e
-    elif isinstance(image, np.ndarray):
-        image = Image.fromarray(np.asarray(image, np.uint8))
-    return ImageOps.exif_transpose(image).convert("RGB")
+    return open_image(image)
 
 
 # --- finding the hand ----------------------------------------------------------------------------------
