@@ -63,16 +63,14 @@ class Primitives:
                 "dorsal": np.array(self.dorsal), "centres": np.array(self.centres), "axes": np.array(self.axes),
                 "radii": np.array(self.radii)}
 
-    def transformed(self, rotation: np.ndarray, scale: float, shift: np.ndarray) -> dict:
-        """Arrays moved into the camera's frame: p -> scale * rotation @ p + shift."""
+    def transformed(self, rotation: np.ndarray, shift: np.ndarray) -> dict:
+        """Arrays moved into the camera's frame: p -> rotation @ p + shift (radii unchanged)."""
         arr = self.arrays()
-        move = lambda p: scale * p @ rotation.T + shift  # noqa: E731
+        move = lambda p: p @ rotation.T + shift  # noqa: E731
         arr["a"], arr["b"] = move(arr["a"]), move(arr["b"])
-        arr["r"] = arr["r"] * scale
         arr["dorsal"] = arr["dorsal"] @ rotation.T
         arr["centres"] = move(arr["centres"])
         arr["axes"] = rotation @ arr["axes"]
-        arr["radii"] = arr["radii"] * scale
         return arr
 
 

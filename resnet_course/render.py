@@ -179,7 +179,7 @@ def _place(prim: hand.Primitives, label: int, rng: np.random.Generator, fill: fl
     rotation = _rotation(yaw, rng.normal(0, 0.15), float(np.clip(rng.normal(0, 0.32), -0.8, 0.8)))
     if rng.random() < 0.5:  # a left hand: the mirror image of a right one
         rotation = rotation @ np.diag([-1.0, 1.0, 1.0])
-    arr = prim.transformed(rotation, 1.0, np.zeros(3))
+    arr = prim.transformed(rotation, np.zeros(3))
     # Extent of the hand without the forearm (the last capsule), as seen from the front.
     ends = np.concatenate([arr["a"][:-1], arr["b"][:-1], arr["centres"]])
     pad = np.concatenate([arr["r"][:-1], arr["r"][:-1], arr["radii"].max(1)])
@@ -197,7 +197,7 @@ def _place(prim: hand.Primitives, label: int, rng: np.random.Generator, fill: fl
     wrist_at = -frame / 2 + rng.uniform(0.0, 0.3) * frame
     shift_y = min(wrist_at - wrist[1], frame / 2 - 0.03 * frame - hi[1])
     shift = np.array([shift_x, shift_y, -distance_cm])
-    return prim.transformed(rotation, 1.0, shift), frame, distance_cm
+    return prim.transformed(rotation, shift), frame, distance_cm
 
 
 def _skin(rng: np.random.Generator) -> np.ndarray:
