@@ -6,8 +6,10 @@ A term with this course, in order:
   autograde  resnet50                     grade every new or changed submission, in parallel
   feedback   resnet50                     feedback/<student>/resnet50/*.html, no hidden tests in them
   export     resnet50                     grades-resnet50.csv: a row per student, points and why per check;
-                                          grades-resnet50-canvas.csv for Canvas's gradebook import
+                                          grades-resnet50-canvas.csv / -moodle.csv for the LMS's import
   report     resnet50                     report/resnet50/report.html: how the class did, what failed
+  deadline   resnet50 --due 2026-11-21T23:59 --per-day 10 --cap 50 --grace 15
+                                          the due date and late policy (export, feedback, report apply it)
 
 A mistake in the command (an unknown assignment, a bad option) is said in one line and exits 2; something to
 do first (collect before autograde, a cluster that cannot grade) in one line and exits 1; --debug shows the
@@ -48,6 +50,33 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
     return value
+
+
+def non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def percent(text: str) -> float:
+    value = non_negative(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"is a percentage: 0 to 100, not {text}")
+    return value
+
+
+def due_time(text: str) -> str:
+    from .late import parse_time
+
+    try:
+        return parse_time(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date and time; give e.g. 2026-11-21T23:59 or "
+                                         "2026-11-21T23:59+01:00") from None
 
 
 def scheduler_address(text: str) -> str:
@@ -190,7 +219,7 @@ def export(args) -> int:
     if not record.load(args.course, args.assignment) and not autograde.students(args.course, args.assignment):
         raise Problem(f"nothing of {args.assignment} collected or graded in {args.course}: run {PROG} collect "
                       f"{args.assignment} <zip> and {PROG} autograde {args.assignment} first")
-    from .export import rows, write_canvas
+    from .export import rows, write_canvas, write_moodle
 
     out = Path(args.out or args.course / f"grades-{args.assignment}.csv")
     table = rows(args.assignment, args.course)
@@ -201,6 +230,37 @@ def export(args) -> int:
     if canvas:
         left_out = f"; left out (no Canvas user id): {', '.join(missing)}" if missing else ""
         print(f"wrote {canvas} for Canvas (Grades > Import){left_out}")
+    moodle, missing = write_moodle(args.assignment, out.with_name(f"{out.stem}-moodle.csv"), args.course, table)
+    if moodle:
+        left_out = f"; left out (no Moodle participant id): {', '.join(missing)}" if missing else ""
+        print(f"wrote {moodle} for Moodle (the assignment's Upload grading worksheet){left_out}")
+    return 0
+
+
+def deadline(args) -> int:
+    from . import late
+
+    if args.clear:
+        late.save(args.course, args.assignment, None)
+        print(f"{args.assignment}: no due date (late work is flagged only where the LMS marked it)")
+        return 0
+    current = late.load(args.course, args.assignment)
+    if args.due is None and current is None:
+        if any(v is not None for v in (args.grace, args.per_day, args.cap)):
+            raise Refused(f"{args.assignment} has no due date yet: give --due too")
+        print(f"{args.assignment}: no due date; set one with {PROG} deadline {args.assignment} --due "
+              "2026-11-21T23:59+00:00 [--grace MINUTES] [--per-day PERCENT] [--cap PERCENT]")
+        return 0
+    changed = {k: v for k, v in (("due", args.due), ("grace_minutes", args.grace), ("per_day", args.per_day),
+                                 ("cap", args.cap)) if v is not None}
+    if changed:
+        base = current.__dict__ if current else {}
+        policy = late.Policy(**{**base, **changed})
+        late.save(args.course, args.assignment, policy)
+        print(f"{args.assignment}: {policy.describe()} (saved in {args.course / late.FILE}; export, feedback and "
+              "report apply it, no re-grading needed)")
+    else:
+        print(f"{args.assignment}: {current.describe()}")
     return 0
 
 
@@ -267,6 +327,13 @@ def parser() -> Parser:
                                             "from Canvas, grades-<assignment>-canvas.csv beside it)")
     p.add_argument("--canvas-column", help="the assignment's column in the Canvas file, as Canvas names it, e.g. "
                                            "'Residual Networks (12345)' (default: the assignment's name: a new column)")
+    p = command("deadline", deadline, "show or set the assignment's due date and late policy")
+    p.add_argument("--due", type=due_time, help="e.g. 2026-11-21T23:59+01:00 (no zone: UTC)")
+    p.add_argument("--grace", type=non_negative, metavar="MINUTES", help="minutes after the due date still on time")
+    p.add_argument("--per-day", type=percent, metavar="PERCENT",
+                   help="percent of the assignment's points taken off per day (or part of one) late")
+    p.add_argument("--cap", type=percent, metavar="PERCENT", help="at most this percent in all (default 100)")
+    p.add_argument("--clear", action="store_true", help="remove the due date and policy")
     p = command("report", report, "write the instructor's HTML report")
     p.add_argument("--out", type=Path, help="folder for report.html and its PNGs (default: <course>/report/<assignment>)")
     return top

@@ -6,7 +6,15 @@ Recognised layouts, as a folder or inside a .zip (LMS downloads):
   Canvas names                 smithjohn_12345_67890_Residual_Networks.ipynb: login, user id, submission id
                                and the student's file name; smithjohn_LATE_... for late work; a re-upload
                                is named Residual_Networks-1.ipynb, -2, ... by Canvas
-  Moodle folders               John Smith_12345_assignsubmission_file_/Residual_Networks.ipynb
+  Moodle                       John Smith_12345_assignsubmission_file_/Residual_Networks.ipynb ("Download all
+                               submissions" in folders; 12345 is the participant id the grading worksheet
+                               wants back), or John Smith_12345_assignsubmission_file_Residual_Networks.ipynb
+  Blackboard                   <Assignment>_jsmith_attempt_2026-11-20-12-00-00_Residual_Networks.ipynb and its
+                               receipt <Assignment>_jsmith_attempt_2026-11-20-12-00-00.txt (read, not copied):
+                               each attempt is a submission, the attempt time its submission time
+  Gradescope                   the "Export Submissions" zip: submission_metadata.yml (submitters, created_at,
+                               earlier submissions in :history:) and a submission_<id>/ folder each; a group
+                               submission goes to each of its members
 
 Student ids are sanitised (lower case ASCII letters, digits, '.', '_', '-'); two LMS users whose names give
 the same id become <id>_<LMS user id> (and the report says so). When a student handed in the
@@ -15,9 +23,11 @@ kept: for Canvas files the highest submission id, then the highest re-upload num
 otherwise the file time. Nothing is dropped silently: older copies, renamed notebooks, notebooks that are
 not graded, late files, unreadable notebooks and skipped files are all in the report.
 
-Each student's folder gets nbgrader's timestamp.txt (the newest kept file's time) and submission.json: what
-the LMS said (its name for the LMS, login, user id, submission id, the late marker) and which downloaded file
-became which submitted one, so export can give the LMS its own ids back.
+Each student's folder gets nbgrader's timestamp.txt and submission.json: what the LMS said (its name for the
+LMS, login, user id, submission id, the late marker), the submission time (submitted_at; time_from says whether
+the LMS gave it or it is the newest kept file's time: zip entry times carry no zone and are taken as UTC) and
+which downloaded file became which submitted one, so export can give the LMS its own ids back and the late
+policy (grader.late) can count days.
 """
 
 from __future__ import annotations
@@ -41,6 +51,10 @@ REUPLOAD = re.compile(r"^(?P<base>.+?)-(?P<n>\d+)(?P<ext>\.[^./]+)$")
 COPY = re.compile(r"^(?P<base>.+?)(?: \((?P<n>\d+)\)| copy)(?P<ext>\.[^./]+)$")
 METADATA = "submission.json"
 MOODLE = re.compile(r"^(?P<who>.+?)_(?P<user>\d+)_assignsubmission_\w*?_?$")
+MOODLE_FILE = re.compile(r"^(?P<who>.+?)_(?P<user>\d+)_assignsubmission_(?P<plugin>[a-z]+)_(?P<name>.+)$")
+BLACKBOARD = re.compile(r"^(?P<assignment>.+)_(?P<who>[^_]+)_attempt_(?P<when>\d{4}(?:-\d{2}){5})"
+                        r"(?:_(?P<name>.+)|(?P<receipt>\.txt))$")
+GRADESCOPE = "submission_metadata.yml"
 JUNK = {"__MACOSX", ".DS_Store", ".ipynb_checkpoints", "Thumbs.db", "__pycache__"}
 MAX_FILE_BYTES = 200 * 1024 * 1024  # a notebook over 200 MB is not an honest submission (zip bombs)
 
@@ -59,7 +73,7 @@ class File:
     entry: Entry
     student: str
     path: PurePosixPath  # inside the student's assignment folder
-    lms: dict  # {"lms", "login", "user_id", "submission_id", "late"} as far as the name tells
+    lms: dict  # {"lms", "login", "user_id", "submission_id", "late", "time"} as far as the name tells
     copy: int = 0  # re-upload / copy number (0: the original)
     handed: str = ""  # the file's name before the re-upload or copy suffix was taken off
 
@@ -67,11 +81,16 @@ class File:
     def where(self) -> str:
         return "/".join(self.entry.parts)
 
+    @property
+    def when(self) -> float:
+        """The submission time: the LMS's where it gave one, else the file's."""
+        return _timestamp(self.lms["time"]) if self.lms.get("time") else self.entry.mtime
+
     def newer_than(self, other: "File") -> bool:
         if self.lms.get("lms") == other.lms.get("lms") == "canvas":
             mine = (int(self.lms["submission_id"]), self.copy, self.entry.mtime)
             return mine >= (int(other.lms["submission_id"]), other.copy, other.entry.mtime)
-        return (self.entry.mtime, self.copy) >= (other.entry.mtime, other.copy)
+        return (self.when, self.copy) >= (other.when, other.copy)
 
     def why_newer(self, other: "File") -> str:
         if self.lms.get("lms") == other.lms.get("lms") == "canvas":
@@ -79,7 +98,15 @@ class File:
                 return "a later submission"
             if self.copy != other.copy:
                 return "a later re-upload"
+        if self.lms.get("time") and other.lms.get("time") and self.when != other.when:
+            return f"a later {self.lms['lms'].capitalize()} attempt" if self.lms.get("lms") == "blackboard" \
+                else "submitted later"
         return "newer"
+
+
+def _timestamp(iso: str) -> float:
+    when = datetime.fromisoformat(iso)
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
 
 
 @dataclass
@@ -89,16 +116,22 @@ class Report:
     duplicates: list[str] = field(default_factory=list)  # a file handed in more than once: the newest is kept
     not_graded: list[str] = field(default_factory=list)  # notebooks collected but not the one graded
     late: list[str] = field(default_factory=list)  # students whose LMS marked the kept file late
+    earlier: list[str] = field(default_factory=list)  # earlier submissions the LMS names but did not deliver
+    groups: list[str] = field(default_factory=list)  # one submission handed in for several students
+    receipts: int = 0  # Blackboard's .txt receipts read
     unreadable: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     lms: dict[str, dict] = field(default_factory=dict)  # student -> what submission.json records
 
     def lines(self) -> list[str]:
-        out = [f"collected {len(self.students)} student(s)"]
+        out = [f"collected {len(self.students)} student(s)"
+               + (f"; read {self.receipts} Blackboard receipt(s)" if self.receipts else "")]
         for title, items in (("renamed", self.renamed),
                              ("handed in more than once (the newest is kept and graded)", self.duplicates),
                              ("notebooks that will not be graded", self.not_graded),
                              ("late (marked by the LMS)", self.late),
+                             ("earlier submissions not in the download (the LMS's active one is graded)", self.earlier),
+                             ("group submissions (each member gets the files)", self.groups),
                              ("unreadable (collected anyway; autograde will mark them)", self.unreadable),
                              ("skipped", self.skipped)):
             if items:
@@ -156,6 +189,15 @@ def owner(entry: Entry, assignment: str, notebooks: list[str]) -> tuple[str, Pur
             return canvas["who"], PurePosixPath(canvas["name"]), {
                 "lms": "canvas", "login": canvas["who"], "user_id": canvas["user"],
                 "submission_id": canvas["submission"], "late": bool(canvas["late"])}
+        board = BLACKBOARD.match(name)
+        if board and board["name"]:
+            when = datetime.strptime(board["when"], "%Y-%m-%d-%H-%M-%S").replace(tzinfo=timezone.utc)
+            return board["who"], PurePosixPath(board["name"]), {
+                "lms": "blackboard", "login": board["who"], "attempt": board["when"], "time": when.isoformat()}
+        moodle = MOODLE_FILE.match(name)
+        if moodle:
+            return moodle["who"], PurePosixPath(moodle["name"]), {
+                "lms": "moodle", "login": moodle["who"], "user_id": moodle["user"]}
         stem = PurePosixPath(name).stem
         target = f"{notebooks[0]}.ipynb" if name.endswith(".ipynb") and len(notebooks) == 1 else name
         return stem, PurePosixPath(target), {}
@@ -183,8 +225,22 @@ def collect(source: Path, assignment: str, root: Path, notebooks: list[str]) -> 
     report = Report()
     chosen: dict[tuple[str, str], File] = {}
     older: dict[str, list[str]] = {}  # student -> the files not kept because a newer copy was
-    attributed = [(entry, *owner(entry, assignment, notebooks))
-                  for entry in read_entries(source, report, {f"{n}.ipynb" for n in notebooks})]
+    entries = read_entries(source, report, {f"{n}.ipynb" for n in notebooks})
+    gradescope = gradescope_index(entries, report)
+    attributed = []
+    for entry in entries:
+        if gradescope is not None and (entry.parts == (GRADESCOPE,) or entry.parts[0] in gradescope):
+            for raw, lms in gradescope.get(entry.parts[0], []):
+                rest = list(entry.parts[1:])
+                if len(rest) > 1 and rest[0] == assignment:
+                    rest = rest[1:]
+                attributed.append((entry, raw, PurePosixPath(*rest), dict(lms)))
+            continue
+        board = BLACKBOARD.match(entry.parts[-1]) if len(entry.parts) == 1 else None
+        if board and board["receipt"]:
+            report.receipts += 1  # (what it says is in the file names too)
+            continue
+        attributed.append((entry, *owner(entry, assignment, notebooks)))
     # Two LMS users whose names give the same id (two John Smiths) stay two students: <id>_<LMS user id>.
     users: dict[str, set[str]] = {}
     for _, raw, _, lms in attributed:
@@ -249,12 +305,16 @@ def collect(source: Path, assignment: str, root: Path, notebooks: list[str]) -> 
                     json.loads(file.entry.data.decode("utf-8"))
                 except (UnicodeDecodeError, ValueError) as e:
                     report.unreadable.append(f"{student}/{path}: {type(e).__name__}: {str(e)[:120]}")
-        newest = datetime.fromtimestamp(max(f.entry.mtime for f in files.values()), timezone.utc).isoformat()
-        (folder / "timestamp.txt").write_text(newest)
         graded = [files[p] for p in sorted(expected & set(files))] or list(files.values())
         lms = next((f.lms for f in graded if f.lms), next((f.lms for f in files.values() if f.lms), {}))
+        lms = {k: v for k, v in lms.items() if k != "time"}
+        given = [f.lms["time"] for f in graded if f.lms.get("time")]
+        newest = max(given, key=_timestamp) if given else \
+            datetime.fromtimestamp(max(f.entry.mtime for f in files.values()), timezone.utc).isoformat()
+        (folder / "timestamp.txt").write_text(newest)
         late = any(f.lms.get("late") for f in graded)
         meta = {"student": student, **lms, "late": late, "submitted_at": newest,
+                "time_from": f"{lms['lms']} (its own time)" if given else "file time (taken as UTC)",
                 "files": {path: file.where for path, file in sorted(files.items())},
                 "not_kept": sorted(older.get(student, []))}
         (folder / METADATA).write_text(json.dumps(meta, indent=1) + "\n")
@@ -263,6 +323,53 @@ def collect(source: Path, assignment: str, root: Path, notebooks: list[str]) -> 
         report.students[student] = sorted(files)
         report.lms[student] = meta
     return report
+
+
+def gradescope_index(entries: list[Entry], report: Report) -> dict[str, list[tuple[str, dict]]] | None:
+    """{submission folder: [(raw student id, what Gradescope says of the submission)]} from a Gradescope
+    export's submission_metadata.yml (None when the download is not one)."""
+    meta = next((e for e in entries if e.parts == (GRADESCOPE,)), None)
+    if meta is None:
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load(meta.data.decode("utf-8")) or {}
+    except (UnicodeDecodeError, yaml.YAMLError) as e:
+        raise Problem(f"{GRADESCOPE} in the download is not readable YAML ({str(e).splitlines()[0]})") from None
+    index = {}
+    for folder, info in sorted(data.items()) if isinstance(data, dict) else []:
+        info = {str(k).lstrip(":"): v for k, v in (info or {}).items()}
+        people = [{str(k).lstrip(":"): v for k, v in (p or {}).items()} for p in info.get("submitters") or []]
+        when = _gradescope_time(info.get("created_at"))
+        members = []
+        for person in people:
+            raw = str(person.get("name") or str(person.get("email") or "").split("@")[0] or "")
+            members.append((raw, {"lms": "gradescope", "login": str(person.get("email") or ""),
+                                  "user_id": str(person.get("sid") or ""),
+                                  "submission_id": str(folder).removeprefix("submission_"),
+                                  **({"time": when} if when else {})}))
+        index[str(folder)] = members
+        if len(members) > 1:
+            report.groups.append(f"{folder}: {', '.join(sanitize(raw) for raw, _ in members)}")
+        history = info.get("history") or []
+        if history:
+            report.earlier.append(f"{', '.join(sanitize(raw) for raw, _ in members)}: {len(history)} earlier "
+                                  f"Gradescope submission(s) of {folder}")
+    return index
+
+
+def _gradescope_time(value) -> str | None:
+    """Gradescope writes created_at as '2026-11-20 12:00:00.123456789 -0800' (or YAML reads it as a datetime)."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+    match = re.match(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.\d+)?\s*(Z|UTC|[+-]\d{2}:?\d{2})?",
+                     str(value or "").strip())
+    if not match:
+        return None
+    zone = match[3] or "+00:00"
+    zone = "+00:00" if zone in ("Z", "UTC") else zone if ":" in zone else f"{zone[:3]}:{zone[3:]}"
+    return datetime.fromisoformat(f"{match[1]}T{match[2]}{zone}").isoformat()
 
 
 def metadata(root: Path, assignment: str, student: str) -> dict:

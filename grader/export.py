@@ -1,15 +1,19 @@
 """The "export" step: one CSV row per student, in the shape LMS gradebooks import.
 
-Columns: student_id, status, total, max_total, one column per exercise, then for every check (graded test
+Columns: student_id, status, total (the raw score), late_days, penalty, final (total less the late penalty of
+the assignment's policy, grader.late), max_total, one column per exercise, then for every check (graded test
 cell) its points and "<check> why": one line saying why it lost points (the check's own message, recorded by
-the grading run), the LMS's ids and late marker as collect found them (lms, lms_user_id, lms_submission_id,
-late), message. Scores come from the gradebook (so a TA's manual override counts); the status
+the grading run), the LMS's ids as collect found them (lms, lms_user_id, lms_submission_id), late (by the
+policy's due date, else the LMS's marker), submitted_at, message. Scores come from the gradebook (so a TA's manual override counts); the status
 from the grading run. A submission whose last run hit a grader error keeps its earlier grade, and its message
 says so.
 
 Students collected from a Canvas zip also go into a Canvas gradebook-import file (canvas_rows/write_canvas):
 Canvas's own columns (Student, ID = the Canvas user id, SIS User ID, SIS Login ID, Section), a "Points
-Possible" row and one column for the assignment. Files are written whole or not at all.
+Possible" row and one column for the assignment; students collected from Moodle into a Moodle grading
+worksheet (write_moodle: Identifier "Participant <id>", Full name, Grade, Maximum Grade, Feedback comments, ...)
+for the assignment's "Upload grading worksheet". Both carry the final score. Files are written whole or not
+at all.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ import csv
 import io
 from pathlib import Path
 
-from . import autograde, collect, course, record
+from . import autograde, collect, course, late, record
 
 
-LMS_COLUMNS = ["lms", "lms_user_id", "lms_submission_id", "late"]
+LMS_COLUMNS = ["lms", "lms_user_id", "lms_submission_id", "late", "submitted_at"]
+SCORE_COLUMNS = ["student_id", "status", "total", "late_days", "penalty", "final", "max_total"]
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 WHY = " why"  # suffix of a check's reason column
 
@@ -47,7 +52,7 @@ def reason(rec: dict | None, check: str, score: float | None, points: float) -> 
 
 def columns(assignment: str, root: Path | None = None) -> list[str]:
     checks = [c for cells in course.exercises(assignment, root).values() for c in cells]
-    return ["student_id", "status", "total", "max_total", *course.exercises(assignment, root),
+    return [*SCORE_COLUMNS, *course.exercises(assignment, root),
             *(name for c in checks for name in (c, c + WHY)), *LMS_COLUMNS, "message"]
 
 
@@ -60,6 +65,8 @@ def rows(assignment: str, root: Path | None = None) -> list[dict]:
     groups = course.exercises(assignment, root)
     points = course.cell_points(assignment, root)
     everyone = sorted(set(records) | set(autograde.students(root, assignment)))
+    policy = late.load(root, assignment)
+    max_points = sum(points.values())
     out = []
     # (no gradebook before the first grading run: opening one would create it)
     with Gradebook(course.load_config(root).CourseDirectory.db_url) if records else contextlib.nullcontext() as gb:
@@ -83,10 +90,18 @@ def rows(assignment: str, root: Path | None = None) -> list[dict]:
             if rec:
                 row["total"] = f"{sum(v or 0 for v in cells.values()):g}"
             lms = collect.metadata(root, assignment, student)
+            lateness = late.assess(policy, lms.get("submitted_at"), bool(lms.get("late")), max_points,
+                                   float(row["total"]) if row["total"] != "" else None)
             row.update({"lms": lms.get("lms", ""), "lms_user_id": lms.get("user_id", ""),
                         "lms_submission_id": lms.get("submission_id", ""),
-                        "late": {True: "yes", False: "no"}.get(lms.get("late"), "")})
+                        "late": ("yes" if lateness.late else "no") if lms or policy else "",
+                        "submitted_at": lms.get("submitted_at", ""),
+                        "late_days": "" if lateness.days is None else str(lateness.days),
+                        "penalty": f"{lateness.penalty:g}" if rec else "",
+                        "final": f"{float(row['total']) - lateness.penalty:g}" if row["total"] != "" else ""})
             message = rec["message"] if rec else "submitted but not graded yet: run autograde"
+            if lateness.note:
+                message = "; ".join(filter(None, [message, lateness.note]))
             if student in errors:
                 message = "; ".join(filter(None, [message, f"the last grading run hit a grader error "
                                                   f"({errors[student]['message']}); this result is from an earlier "
@@ -114,6 +129,26 @@ def write(assignment: str, out: Path, root: Path | None = None) -> Path:
     return _write_csv(out, columns(assignment, root), rows(assignment, root))
 
 
+def final_score(row: dict) -> str:
+    """What an LMS gets: the final score; "" (change nothing) for a submission not graded yet or whose only
+    result is a grader error."""
+    return "" if row["status"] in ("not_graded", "error") else (row["final"] or "0")
+
+
+def lost_points(row: dict, checks: list[str]) -> str:
+    """A student's reasons for lost points, each once, with the checks it cost."""
+    if row["status"] != "graded":
+        return row["message"]
+    reasons: dict[str, list[str]] = {}
+    for check in checks:
+        if row.get(check + WHY):
+            reasons.setdefault(row[check + WHY], []).append(check)
+    text = "; ".join(f"{', '.join(cells)}: {why}" for why, cells in reasons.items())
+    if row.get("penalty") not in ("", "0", None):
+        text = "; ".join(filter(None, [text, f"late by {row['late_days']} day(s): -{row['penalty']} point(s)"]))
+    return text
+
+
 def canvas_rows(assignment: str, root: Path | None = None, table: list[dict] | None = None) -> tuple[list, list[str]]:
     """(rows of the Canvas import file, students left out because collect found no Canvas user id for them).
     A submission that earned nothing for a reason of its own (timed out, invalid, ...) scores 0; one not
@@ -124,8 +159,7 @@ def canvas_rows(assignment: str, root: Path | None = None, table: list[dict] | N
         if row["lms"] != "canvas" or not row["lms_user_id"]:
             missing.append(row["student_id"])
             continue
-        score = "" if row["status"] in ("not_graded", "error") else (row["total"] or "0")
-        out.append([row["student_id"], row["lms_user_id"], "", "", "", score])
+        out.append([row["student_id"], row["lms_user_id"], "", "", "", final_score(row)])
     return out, missing
 
 
@@ -140,3 +174,34 @@ def write_canvas(assignment: str, out: Path, root: Path | None = None, column: s
     points = f"{sum(course.cell_points(assignment, root).values()):g}"
     possible = ["Points Possible", "", "", "", "", points]
     return _write_csv(out, [*CANVAS_COLUMNS, column or assignment], [possible, *body], dicts=False), missing
+
+
+MOODLE_COLUMNS = ["Identifier", "Full name", "Email address", "Status", "Grade", "Maximum Grade",
+                  "Grade can be changed", "Last modified (submission)", "Last modified (grade)", "Feedback comments"]
+
+
+def moodle_rows(assignment: str, root: Path | None = None, table: list[dict] | None = None) -> tuple[list, list[str]]:
+    """(rows of the Moodle grading worksheet, students left out: collected from no Moodle download). Moodle
+    matches rows by Identifier, "Participant <id>" with the id of the download's folder names."""
+    table = rows(assignment, root) if table is None else table
+    checks = [c for cells in course.exercises(assignment, root).values() for c in cells]
+    points = f"{sum(course.cell_points(assignment, root).values()):g}"
+    out, missing = [], []
+    for row in table:
+        if row["lms"] != "moodle" or not row["lms_user_id"]:
+            missing.append(row["student_id"])
+            continue
+        meta = collect.metadata(Path(root or course.ROOT), assignment, row["student_id"])
+        out.append([f"Participant {row['lms_user_id']}", meta.get("login", row["student_id"]), "",
+                    "Submitted for grading", final_score(row), points, "Yes", row["submitted_at"], "",
+                    lost_points(row, checks) if row["status"] != "not_graded" else ""])
+    return out, missing
+
+
+def write_moodle(assignment: str, out: Path, root: Path | None = None,
+                 table: list[dict] | None = None) -> tuple[Path | None, list[str]]:
+    """Write the Moodle grading worksheet (None when no student came from Moodle)."""
+    body, missing = moodle_rows(assignment, root, table)
+    if not body:
+        return None, missing
+    return _write_csv(out, MOODLE_COLUMNS, body, dicts=False), missing

@@ -105,7 +105,7 @@ def build(assignment: str, out_dir: Path, root: Path | None = None) -> Path:
             where.setdefault(text, set()).update(cells)
             who.setdefault(text, []).append(student)
     checks = [c for cells in course.exercises(assignment, root).values() for c in cells]
-    everyone = [[r["student_id"], r["status"], r["total"], r["late"], r["lms_user_id"], _lost(r, checks)]
+    everyone = [[r["student_id"], r["status"], r["total"], r["late"], r["lms_user_id"], export.lost_points(r, checks)]
                 for r in table]
     collected = []
     for r in table:
@@ -154,17 +154,6 @@ def build(assignment: str, out_dir: Path, root: Path | None = None) -> Path:
     page = out_dir / "report.html"
     record._write_atomically(page, "\n".join(parts).encode())
     return page
-
-
-def _lost(row: dict, checks: list[str]) -> str:
-    """A student's reasons for lost points, each once, with the checks it cost."""
-    if row["status"] != "graded":
-        return row["message"]
-    reasons: dict[str, list[str]] = {}
-    for check in checks:
-        if row.get(check + export.WHY):
-            reasons.setdefault(row[check + export.WHY], []).append(check)
-    return "; ".join(f"{', '.join(cells)}: {why}" for why, cells in reasons.items())
 
 
 def _names(students: list[str], most: int = 12) -> str:

@@ -1,0 +1,102 @@
+"""Due dates and late policies, one per assignment, kept in <course>/late_policy.json:
+
+    {"resnet50": {"due": "2026-11-21T23:59:00+00:00", "grace_minutes": 15, "per_day": 10, "cap": 50}}
+
+set with `python -m grader deadline resnet50 --due 2026-11-21T23:59 --grace 15 --per-day 10 --cap 50`.
+
+A submission later than due + grace is late by whole days counted from the due date (a minute past the grace
+is one day). Its penalty is per_day percent of the assignment's points for each day late, at most cap
+percent, never below zero points. Submission times are the ones collect recorded (submission.json's
+submitted_at: the LMS's own time where it gives one, else the file's time in the download). Grades in the
+gradebook stay raw: the penalty is applied in export (total, penalty, final), feedback and report, so a
+changed policy needs no re-grading.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+FILE = "late_policy.json"
+
+
+@dataclass(frozen=True)
+class Policy:
+    due: str  # ISO 8601 with a zone
+    grace_minutes: float = 0.0
+    per_day: float = 0.0  # percent of the assignment's points per day late
+    cap: float = 100.0  # at most this percent in all
+
+    def describe(self) -> str:
+        grace = f", {self.grace_minutes:g} min grace" if self.grace_minutes else ""
+        return (f"due {self.due}{grace}; {self.per_day:g}% of the points per day late, at most {self.cap:g}%"
+                if self.per_day else f"due {self.due}{grace}; late work flagged, no penalty")
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time; one without a zone is taken as UTC (as collect takes zip times)."""
+    when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def load_all(root: Path) -> dict[str, dict]:
+    path = Path(root) / FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}): fix or delete it") from None
+    return data if isinstance(data, dict) else {}
+
+
+def load(root: Path, assignment: str) -> Policy | None:
+    entry = load_all(root).get(assignment)
+    if not entry:
+        return None
+    try:
+        policy = Policy(**entry)
+        parse_time(policy.due)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{Path(root) / FILE}: the policy of {assignment} is not valid ({e})") from None
+    return policy
+
+
+def save(root: Path, assignment: str, policy: Policy | None) -> Path:
+    from .record import _write_atomically
+
+    data = load_all(root)
+    if policy is None:
+        data.pop(assignment, None)
+    else:
+        data[assignment] = asdict(policy)
+    path = Path(root) / FILE
+    _write_atomically(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
+    return path
+
+
+@dataclass
+class Lateness:
+    late: bool  # by the policy where there is one, else by the LMS's marker
+    days: int | None  # whole days late (None: no due date to count from)
+    penalty: float  # points taken off
+    note: str = ""  # what the instructor should know (the LMS and the policy disagree, no time recorded)
+
+
+def assess(policy: Policy | None, submitted_at: str | None, lms_late: bool, max_points: float,
+           raw: float | None) -> Lateness:
+    if policy is None:
+        return Lateness(bool(lms_late), None, 0.0)
+    if not submitted_at:
+        return Lateness(bool(lms_late), None, 0.0, "no submission time recorded: lateness not computed")
+    due, when = parse_time(policy.due), parse_time(submitted_at)
+    if when <= due + timedelta(minutes=policy.grace_minutes):
+        note = "the LMS marked it late but it is on time by the due date here (an extension?)" if lms_late else ""
+        return Lateness(False, 0, 0.0, note)
+    days = max(1, math.ceil((when - due).total_seconds() / 86400))
+    percent = min(policy.cap, policy.per_day * days)
+    penalty = round(min(raw or 0.0, max_points * percent / 100), 2)
+    return Lateness(True, days, penalty)
