@@ -120,3 +120,142 @@ def test_two_canvas_users_with_one_name_stay_two_students(tmp_path):
     folder = tmp_path / "course" / "submitted" / "smithjohn_4321" / ASSIGNMENT
     meta = json.loads((folder / "submission.json").read_text())
     assert meta["user_id"] == "4321" and meta["login"] == "smithjohn"
+
+
+# ------------------------------------------------------------------------------- Moodle, Blackboard, Gradescope
+
+
+def test_blackboard_attempts_the_newest_is_graded_and_timed(tmp_path):
+    archive = _zip(tmp_path / "bb.zip", {
+        # Blackboard names every attempt by its time; the download's file times say nothing.
+        "Residual Networks_jsmith_attempt_2026-11-20-09-00-00_Residual_Networks.ipynb": (version(1), NOV),
+        "Residual Networks_jsmith_attempt_2026-11-21-18-30-00_Residual_Networks.ipynb": (version(2), NOV),
+        "Residual Networks_jsmith_attempt_2026-11-21-18-30-00.txt": (b"Name: John Smith (jsmith)\n", NOV),
+        "Residual Networks_adoe_attempt_2026-11-19-10-00-00_my notebook.ipynb": (version(5), NOV),
+    })
+    root = tmp_path / "course"
+    rep = collect.collect(archive, ASSIGNMENT, root, ["Residual_Networks"])
+    assert set(rep.students) == {"jsmith", "adoe"} and rep.receipts == 1
+    folder = root / "submitted" / "jsmith" / ASSIGNMENT
+    assert (folder / NOTEBOOK).read_bytes() == version(2)
+    assert sorted(p.name for p in folder.iterdir()) == [NOTEBOOK, "submission.json", "timestamp.txt"]  # no receipt
+    assert "(a later Blackboard attempt)" in rep.duplicates[0] and "2026-11-20-09-00-00" in rep.duplicates[0]
+    meta = json.loads((folder / "submission.json").read_text())
+    assert meta["lms"] == "blackboard" and meta["submitted_at"] == "2026-11-21T18:30:00+00:00"
+    assert meta["time_from"].startswith("blackboard") and meta["not_kept"] == [
+        "Residual Networks_jsmith_attempt_2026-11-20-09-00-00_Residual_Networks.ipynb"]
+    assert (folder / "timestamp.txt").read_text() == "2026-11-21T18:30:00+00:00"
+    # A lone notebook under another name is the one graded, and the rename is reported.
+    assert (root / "submitted" / "adoe" / ASSIGNMENT / NOTEBOOK).read_bytes() == version(5)
+    assert "adoe: my notebook.ipynb -> Residual_Networks.ipynb" in rep.renamed
+
+
+def test_moodle_folders_and_flat_names(tmp_path):
+    archive = _zip(tmp_path / "moodle.zip", {
+        "Jane Doe_2345_assignsubmission_file_/Residual_Networks.ipynb": (version(1), NOV),
+        "Ann Roe_3456_assignsubmission_file_Residual_Networks.ipynb": (version(2), (2026, 11, 21, 8, 0, 0)),
+        "Ann Roe_3456_assignsubmission_onlinetext_onlinetext.html": (b"<p>see notebook</p>", NOV),
+    })
+    root = tmp_path / "course"
+    rep = collect.collect(archive, ASSIGNMENT, root, ["Residual_Networks"])
+    assert set(rep.students) == {"jane_doe", "ann_roe"}
+    ann = root / "submitted" / "ann_roe" / ASSIGNMENT
+    assert (ann / NOTEBOOK).read_bytes() == version(2) and (ann / "onlinetext.html").exists()
+    meta = json.loads((ann / "submission.json").read_text())
+    assert (meta["lms"], meta["user_id"], meta["login"]) == ("moodle", "3456", "Ann Roe")
+    assert meta["submitted_at"].startswith("2026-11-21T08:00") and meta["time_from"].startswith("file time")
+
+
+GRADESCOPE_YML = b"""\
+submission_111:
+  :submitters:
+  - :name: John Smith
+    :sid: '9001'
+    :email: jsmith@uni.example
+  :created_at: 2026-11-21 18:30:00.123456789 -0800
+  :score: 0.0
+  :history:
+  - :id: 100
+    :created_at: 2026-11-20 10:00:00.000000000 -0800
+submission_222:
+  :submitters:
+  - :name: Jane Doe
+    :sid: '9002'
+    :email: jdoe@uni.example
+  - :name: Ann Roe
+    :sid: '9003'
+    :email: aroe@uni.example
+  :created_at: 2026-11-20 09:00:00.000000000 -0800
+"""
+
+
+def test_gradescope_export_metadata_groups_and_history(tmp_path):
+    archive = _zip(tmp_path / "gs.zip", {
+        "assignment_42_export/submission_metadata.yml": (GRADESCOPE_YML, NOV),
+        "assignment_42_export/submission_111/Residual_Networks.ipynb": (version(1), NOV),
+        "assignment_42_export/submission_222/Residual_Networks.ipynb": (version(2), NOV),
+    })
+    root = tmp_path / "course"
+    rep = collect.collect(archive, ASSIGNMENT, root, ["Residual_Networks"])
+    assert set(rep.students) == {"john_smith", "jane_doe", "ann_roe"}
+    john = json.loads((root / "submitted" / "john_smith" / ASSIGNMENT / "submission.json").read_text())
+    assert (john["lms"], john["user_id"], john["submission_id"]) == ("gradescope", "9001", "111")
+    assert john["submitted_at"] == "2026-11-21T18:30:00-08:00" and john["login"] == "jsmith@uni.example"
+    for member in ("jane_doe", "ann_roe"):
+        assert (root / "submitted" / member / ASSIGNMENT / NOTEBOOK).read_bytes() == version(2)
+    assert rep.groups == ["submission_222: jane_doe, ann_roe"]
+    assert rep.earlier == ["john_smith: 1 earlier Gradescope submission(s) of submission_111"]
+    assert not (root / "submitted" / "submission_metadata").exists()
+
+
+# ------------------------------------------------------------------------------------------------ late policy
+
+
+def test_late_policy_days_grace_cap_and_floor():
+    from grader import late
+
+    policy = late.Policy(due="2026-11-21T23:59:00+00:00", grace_minutes=15, per_day=10, cap=25)
+    on_time = late.assess(policy, "2026-11-22T00:10:00+00:00", False, 30, 30)  # within the grace
+    assert (on_time.late, on_time.days, on_time.penalty) == (False, 0, 0.0)
+    one = late.assess(policy, "2026-11-22T00:20:00+00:00", False, 30, 30)  # past the grace: day 1
+    assert (one.late, one.days, one.penalty) == (True, 1, 3.0)
+    two = late.assess(policy, "2026-11-23T00:00:00+01:00", False, 30, 30)  # 23:00 UTC on the 22nd: still day 1
+    assert two.days == 1
+    capped = late.assess(policy, "2026-11-30T12:00:00+00:00", False, 30, 30)
+    assert capped.days == 9 and capped.penalty == 7.5  # 25% of 30, not 90%
+    assert late.assess(policy, "2026-11-30T12:00:00+00:00", False, 30, 2).penalty == 2  # never below zero
+    extension = late.assess(policy, "2026-11-21T20:00:00+00:00", True, 30, 30)
+    assert not extension.late and "marked it late" in extension.note
+    assert late.assess(None, None, True, 30, 30).late  # no policy: the LMS's marker, no penalty
+
+
+def test_export_applies_the_policy_and_writes_moodle_worksheet(tmp_path):
+    import csv
+    import shutil
+
+    from grader import course, export, late
+
+    root = tmp_path / "course"
+    shutil.copytree(course.ROOT / "solutions" / ASSIGNMENT, root / "solutions" / ASSIGNMENT)
+    archive = _zip(tmp_path / "m.zip", {
+        "Jane Doe_2345_assignsubmission_file_/Residual_Networks.ipynb": (version(1), (2026, 11, 23, 12, 0, 0)),
+        "Ann Roe_3456_assignsubmission_file_/Residual_Networks.ipynb": (version(1), (2026, 11, 21, 12, 0, 0)),
+    })
+    collect.collect(archive, ASSIGNMENT, root, ["Residual_Networks"])
+    late.save(root, ASSIGNMENT, late.Policy(due="2026-11-22T00:00:00+00:00", per_day=20, cap=100))
+    assert late.load(root, ASSIGNMENT).per_day == 20
+    rows = {r["student_id"]: r for r in export.rows(ASSIGNMENT, root)}
+    # Not graded yet: no score, no penalty, but the lateness is known already.
+    assert (rows["jane_doe"]["late"], rows["jane_doe"]["late_days"], rows["jane_doe"]["final"]) == ("yes", "2", "")
+    assert (rows["ann_roe"]["late"], rows["ann_roe"]["late_days"]) == ("no", "0")
+    # As if graded: 24 of 30 raw, two days late at 20% of 30 a day -> 12 off.
+    rows["jane_doe"].update(status="graded", total="24", penalty="12", final="12")
+    rows["ann_roe"].update(status="graded", total="30", penalty="0", final="30")
+    path, missing = export.write_moodle(ASSIGNMENT, tmp_path / "moodle.csv", root, list(rows.values()))
+    assert missing == []
+    sheet = list(csv.DictReader(path.open()))
+    assert list(sheet[0]) == export.MOODLE_COLUMNS
+    by_id = {r["Identifier"]: r for r in sheet}
+    assert by_id["Participant 2345"]["Full name"] == "Jane Doe" and by_id["Participant 2345"]["Grade"] == "12"
+    assert by_id["Participant 3456"]["Grade"] == "30" and by_id["Participant 2345"]["Maximum Grade"] == "30"
+    assert "late by 2 day(s): -12 point(s)" in by_id["Participant 2345"]["Feedback comments"]
