@@ -19,6 +19,7 @@ Python traceback behind any failure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import re
 import sys
@@ -121,34 +122,64 @@ def nothing_graded(args) -> str:
 # The commands
 
 
+@contextlib.contextmanager
+def step(what: str, every: float = 15.0):
+    """Say what is being done, then every `every` seconds that it still is, then how long it took."""
+    import threading
+    import time
+
+    print(f"{what} ...", flush=True)
+    start, done = time.monotonic(), threading.Event()
+
+    def tick():
+        while not done.wait(every):
+            print(f"  ... still {what[0].lower() + what[1:]} ({time.monotonic() - start:.0f} s)", flush=True)
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
+    print(f"  done in {time.monotonic() - start:.0f} s", flush=True)
+
+
 def release(args) -> int:
     """Generate the student version of an assignment, then prove it: solution full marks, release zero."""
-    print(f"generating assignments/{args.assignment} from solutions/{args.assignment} ...", flush=True)
-    folder = course.generate_release(args.assignment, args.course)
+    with step(f"1/3 generating assignments/{args.assignment} from solutions/{args.assignment} (nbgrader "
+              "generate_assignment: solutions and hidden tests stripped)"):
+        folder = course.generate_release(args.assignment, args.course)
     print(f"generated {folder}")
     if args.no_prove:
         return 0
-    print("proving it: grading the solution and the untouched release in a scratch course (a few minutes) ...",
-          flush=True)
     notebooks = sorted(p.name for p in (args.course / "solutions" / args.assignment).glob("*.ipynb"))
+    points = course.cell_points(args.assignment, args.course)
     with course.scratch_course(args.assignment, args.course) as root:
         course.generate_release(args.assignment, root)  # also registers the assignment in the scratch gradebook
         src, rel = root / "solutions" / args.assignment, root / "assignments" / args.assignment
         course.submit(root, args.assignment, "solution", {n: src / n for n in notebooks})
         course.submit(root, args.assignment, "release", {n: rel / n for n in notebooks})
-        solution = course.autograde(args.assignment, "solution", root)
-        print(f"  solution graded: {solution.score:g}/{solution.max_score:g}", flush=True)
-        untouched = course.autograde(args.assignment, "release", root)
-    points = course.cell_points(args.assignment, args.course)
+        with step(f"2/3 grading the solution in a scratch course (it must earn all {sum(points.values()):g} points "
+                  f"of {len(points)} graded cells; a minute or two)"):
+            solution = course.autograde(args.assignment, "solution", root)
+        print(f"  solution: {solution.score:g}/{solution.max_score:g}", flush=True)
+        with step("3/3 grading the untouched release (it must earn 0: no check passes on the empty exercises)"):
+            untouched = course.autograde(args.assignment, "release", root)
+        print(f"  untouched release: {untouched.score:g}/{untouched.max_score:g}", flush=True)
     problems = [f"the solution loses {points[cell] - s:g} point(s) in cell {cell!r}"
                 for cell, s in solution.cells.items() if s < points[cell]]
     problems += [f"the untouched release earns {s:g} point(s) in cell {cell!r}"
                  for cell, s in untouched.cells.items() if s > 0]
-    print(f"solution: {solution.score:g}/{solution.max_score:g}; untouched release: {untouched.score:g}/{untouched.max_score:g}")
     if problems:
         print("release NOT proven:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1
-    print("release proven: the solution scores full marks and the release scores zero")
+    width = max(map(len, points))
+    print("release proven, cell by cell (solution / untouched release / points):")
+    for cell, full in points.items():
+        print(f"  {cell:<{width}}  {solution.cells.get(cell, 0):g} / {untouched.cells.get(cell, 0):g} / {full:g}")
+    print(f"so every check can be passed (the solution passes all) and none passes by itself (the release "
+          f"passes none); {folder} is ready to hand out")
     return 0
 
 
@@ -344,7 +375,10 @@ def _first_line(error: BaseException) -> str:
     return text or type(error).__name__
 
 
-def main(argv=None) -> int:
+def main(argv=None, prog: str | None = None) -> int:
+    global PROG
+    if prog:  # (the console command resnet-grader: its hints name it)
+        PROG = prog
     top = parser()
     args, extra = top.parse_known_args(argv)
     # Student names after an option (autograde resnet50 --force alice) are students too: argparse alone
