@@ -153,6 +153,11 @@ def scan_notebook(nb) -> list[str]:
 SKIP_TAGS = {"skip-execution", "raises-exception"}
 
 
+def _cell_key(cell) -> tuple:
+    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    return ("grade_id", grade_id) if grade_id else ("source", cell.get("cell_type"), cell.get("source", "").strip())
+
+
 def tampered_cells(nb, release) -> list[str]:
     """How the submission's locked test cells differ from the release (nbgrader restores them; the
     instructor should still know): deleted, re-typed, edited, or tagged to be skipped."""
@@ -171,8 +176,13 @@ def tampered_cells(nb, release) -> list[str]:
             flags.append(f"locked cell {grade_id} was changed to {mine.cell_type} (restored for grading)")
         elif mine.source.strip() != cell.source.strip():
             flags.append(f"locked cell {grade_id} was edited (restored for grading)")
+    # The course tags its own check cells raises-exception (so Run All reaches the summary): a tag is the
+    # student's only when the release's cell (same grade id, or same source) does not carry it.
+    course_tags = {}
+    for cell in release.cells:
+        course_tags.setdefault(_cell_key(cell), set()).update(SKIP_TAGS & set(cell.get("metadata", {}).get("tags", [])))
     for index, cell in enumerate(nb.cells):
-        tags = SKIP_TAGS & set(cell.get("metadata", {}).get("tags", []))
+        tags = SKIP_TAGS & set(cell.get("metadata", {}).get("tags", [])) - course_tags.get(_cell_key(cell), set())
         if tags:
             where = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"#{index + 1}"
             flags.append(f"cell {where} is tagged {', '.join(sorted(tags))} (ignored for grading)")

@@ -16,8 +16,10 @@ from importlib import resources
 
 import numpy as np
 
-from . import failures, graph, initializers
+from . import failures, graph, initializers, summary
 from .initializers import batchnorm_values, input_values, kernel_values
+
+summary.watch()  # in a notebook: note each cell's outcome for the summary at its end
 
 RTOL, ATOL = 1e-4, 1e-4
 

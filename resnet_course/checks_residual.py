@@ -17,7 +17,7 @@ from importlib import resources
 import numpy as np
 
 from . import failures, graph
-from .checks import CheckFailed
+from .checks import CheckFailed  # importing the checks also starts summary.watch()
 from .initializers import batchnorm_weights, dense_weights, input_values
 
 RTOL, ATOL = 1e-4, 1e-5

@@ -200,7 +200,7 @@ def build(points: dict[str, float], course: Path | None = None) -> list[Submissi
                    None, status="invalid", message=r"Residual_Networks.ipynb is missing"),
         # Test cells tampered with: nbgrader restores them (with the course config) and grades the code.
         Submission("tamper-skip-execution-tags", "hostile", {NOTEBOOK: _edit_release(_tag_tests)}, zero,
-                   message=r"tagged raises-exception, skip-execution \(ignored"),
+                   message=r"tagged skip-execution \(ignored"),  # raises-exception is the course's own
         Submission("tamper-deleted-test-cells", "hostile", {NOTEBOOK: _edit_release(_delete_tests)}, zero,
                    message=r"locked cell identity_block_structure was deleted"),
         Submission("tamper-edited-test-cells", "hostile", {NOTEBOOK: _edit_release(_edit_tests)}, zero,
