@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Set up the course kit in a project-local virtual environment (.venv) and run it.
 
-    python3 kit.py lab      install the course package, then open JupyterLab on assignments/
+    python3 kit.py lab      install the course package, then open JupyterLab on assignments/ (solutions/ is
+                            one folder up)
     python3 kit.py check    run your notebook(s) as the autograder will and print every graded cell's result
                             (default: every notebook under assignments/; --all-cells runs the cells after
                             the last graded one too)
@@ -107,7 +108,9 @@ def ensure_bubblewrap() -> None:
 
 
 def lab_command(python, rest: list[str]) -> list:
-    args = [python, "-m", "jupyter", "lab", f"--notebook-dir={ROOT / 'assignments'}", *rest]
+    # Rooted at the kit so that self-study learners reach solutions/ too; it opens on assignments/.
+    args = [python, "-m", "jupyter", "lab", f"--notebook-dir={ROOT}", "--LabApp.default_url=/lab/tree/assignments",
+            *rest]
     if getattr(os, "geteuid", lambda: 1)() == 0 and "--allow-root" not in rest:
         args.append("--allow-root")  # containers and CI machines run as root; Jupyter refuses without it
     return args

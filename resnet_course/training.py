@@ -94,9 +94,30 @@ def train(model, signs: Signs, recipe: Recipe | None = None, verbose: int | str 
     if recipe.keep_best and not grading():
         callbacks.append(keras.callbacks.EarlyStopping("val_loss", patience=epochs, restore_best_weights=True))
     if verbose:
-        print(f"Training on {len(x)} images, validating on {len(signs.x_val)} after each epoch; "
-              f"the first epoch also compiles the training step.", flush=True)
+        print(f"Training on {len(x)} images for {epochs} epoch{'s' * (epochs != 1)}, validating on {len(signs.x_val)} after each.",
+              flush=True)
+        callbacks.insert(0, announce_first_step())
     return model.fit(train_data, validation_data=val_data, epochs=epochs, verbose=verbose, callbacks=callbacks)
+
+
+def announce_first_step():
+    """A callback that says what happens before the first epoch's progress bar appears: the training step
+    is compiled on the first batch (a minute on a CPU, longer on a first GPU run)."""
+    import time
+
+    import keras
+
+    class _FirstStep(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = time.monotonic()
+            print("Compiling the training step (the first batch waits for it) ...", flush=True)
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.start is not None:
+                print(f"compiled in {time.monotonic() - self.start:.0f} s; training:", flush=True)
+                self.start = None
+
+    return _FirstStep()
 
 
 def predict_labels(model, x: np.ndarray, batch_size: int = 128) -> np.ndarray:

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -153,6 +154,11 @@ def test_the_lab_kit_starts_serves_validate_but_not_the_formgrader(tmp_path):
         assert fetch(f"{base}/formgrader?token={token}")[0] == 404
         # The Validate button's handler is there (it only answers POST).
         assert fetch(f"{base}/assignments/validate?token={token}")[0] == 405
+        # It opens on assignments/, and a self-study learner reaches the worked solutions from it.
+        for path in ("assignments/resnet50/Residual_Networks.ipynb", "solutions/resnet50/Residual_Networks.ipynb"):
+            assert fetch(f"{base}/api/contents/{path}?content=0&token={token}")[0] == 200, path
+        with urllib.request.urlopen(f"{base}/?token={token}", timeout=10) as response:
+            assert urllib.parse.urlparse(response.geturl()).path == "/lab/tree/assignments"
     finally:
         server.terminate()
         server.wait(timeout=30)

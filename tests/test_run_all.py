@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 from nbclient import NotebookClient
 
@@ -133,3 +134,19 @@ def test_the_resnet50_solution_runs_from_its_own_folder_without_the_grader():
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     assert text.startswith("Checks: 8 of 8 pass, 30 / 30 points") and "Every check passes." in text
     assert not list(source.parent.glob("*.keras"))
+
+
+def test_training_says_it_compiles_before_the_first_epoch(monkeypatch, capfd):
+    from resnet_course import data, training
+    from tests.test_training import tiny_model
+
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    rng = np.random.default_rng(0)
+    signs = data.Signs(rng.integers(0, 256, (40, 64, 64, 3), dtype=np.uint8), np.arange(40) % 6,
+                       np.zeros((3, 64, 64, 3), np.uint8), np.arange(3), np.arange(6), "test")
+    training.train(tiny_model(), signs, training.Recipe(epochs=1, batch_size=16, augment=False), verbose=1)
+    out = capfd.readouterr().out
+    # What it trains on, that it compiles, when that is done, then Keras's progress bar (steps) and epoch end.
+    said = [out.find(s) for s in ("Training on ", " images for 1 epoch, validating on ", "Compiling the training step",
+                                  "compiled in", "/step", "val_loss")]
+    assert -1 not in said and said == sorted(said), out[:600]
