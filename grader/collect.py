@@ -123,17 +123,20 @@ class Report:
     skipped: list[str] = field(default_factory=list)
     lms: dict[str, dict] = field(default_factory=dict)  # student -> what submission.json records
 
+    def sections(self) -> list[tuple[str, list[str]]]:
+        return [("renamed", self.renamed),
+                ("handed in more than once (the newest is kept and graded)", self.duplicates),
+                ("notebooks that will not be graded", self.not_graded),
+                ("late (marked by the LMS)", self.late),
+                ("earlier submissions not in the download (the LMS's active one is graded)", self.earlier),
+                ("group submissions (each member gets the files)", self.groups),
+                ("unreadable (collected anyway; autograde will mark them)", self.unreadable),
+                ("skipped", self.skipped)]
+
     def lines(self) -> list[str]:
         out = [f"collected {len(self.students)} student(s)"
                + (f"; read {self.receipts} Blackboard receipt(s)" if self.receipts else "")]
-        for title, items in (("renamed", self.renamed),
-                             ("handed in more than once (the newest is kept and graded)", self.duplicates),
-                             ("notebooks that will not be graded", self.not_graded),
-                             ("late (marked by the LMS)", self.late),
-                             ("earlier submissions not in the download (the LMS's active one is graded)", self.earlier),
-                             ("group submissions (each member gets the files)", self.groups),
-                             ("unreadable (collected anyway; autograde will mark them)", self.unreadable),
-                             ("skipped", self.skipped)):
+        for title, items in self.sections():
             if items:
                 out.append(f"{title}:")
                 out += [f"  {item}" for item in items]
@@ -322,7 +325,28 @@ def collect(source: Path, assignment: str, root: Path, notebooks: list[str]) -> 
             report.late.append(f"{student}: {', '.join(f.where for f in graded if f.lms.get('late'))}")
         report.students[student] = sorted(files)
         report.lms[student] = meta
+    # What this collect found, for the instructor's report (beside the grading status files, not among them).
+    from .record import _write_atomically
+
+    # (one entry per download: collecting a second LMS's zip keeps the first's findings; the same one again
+    # replaces them)
+    everything = last_found(root, assignment)
+    everything[str(Path(source).resolve())] = {"students": len(report.students),
+                                               "found": {title: items for title, items in report.sections() if items}}
+    _write_atomically(found_file(root, assignment), (json.dumps(everything, indent=1) + "\n").encode())
     return report
+
+
+def found_file(root: Path, assignment: str) -> Path:
+    return Path(root) / "grading" / f"{assignment}-collect.json"
+
+
+def last_found(root: Path, assignment: str) -> dict:
+    """{download: what collect reported of it} for the assignment ({} before the first collect)."""
+    try:
+        return json.loads(found_file(root, assignment).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def gradescope_index(entries: list[Entry], report: Report) -> dict[str, list[tuple[str, dict]]] | None:

@@ -80,7 +80,8 @@ def check_label(grade_id: str, exercises: dict[str, list[str]]) -> str:
 
 def polish(page: str, exercises: dict[str, list[str]], late_line: str = "") -> str:
     """nbgrader's page made self-contained and readable (see the module's docstring)."""
-    page = re.sub(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", "", page, flags=re.S)
+    page = re.sub(r"<!-- Load(ing)? mathjax( macro)? -->.*?<!-- End of mathjax configuration -->", "", page,
+                  flags=re.S | re.I)
     page = re.sub(r"<script[^>]*mathjax[^>]*>.*?</script>", "", page, flags=re.S | re.I)
     page = re.sub(r'<li><a href="#([^"]+)">Test cell</a>',
                   lambda m: f'<li><a href="#{m[1]}">{html.escape(check_label(m[1], exercises))}</a>', page)

@@ -6,6 +6,7 @@ No student kernel runs here: the executor is replaced by one that returns the ou
 
 import json
 import shutil
+import re
 import socket
 import time
 
@@ -307,3 +308,171 @@ def test_the_probe_names_what_differs():
     assert executors._differences({**same, "source": "b", "grader": "/w/grader"}, here) == [
         "another copy of grader/ or resnet_course/ (/w/grader differs from this machine's)"]
     assert executors._differences(other, here, ("nbgrader",)) == ["Python 3.12.1 (here 3.11.7)"]
+
+
+# ---------------------------------------------------------------------- due dates, feedback, report, release
+
+
+def test_deadline_is_set_shown_changed_and_cleared(capsys, empty_course):
+    from grader import late
+
+    code, out, _ = cli(capsys, "--course", empty_course, "deadline", ASSIGNMENT)
+    assert code == 0 and "no due date" in out
+    code, _, err = cli(capsys, "--course", empty_course, "deadline", ASSIGNMENT, "--per-day", "5")
+    assert code == 2 and "has no due date yet: give --due too" in one_line(err)
+    code, out, _ = cli(capsys, "--course", empty_course, "deadline", ASSIGNMENT, "--due", "2026-11-21T23:59+01:00",
+                       "--per-day", "10", "--cap", "30", "--grace", "5")
+    assert code == 0 and "due 2026-11-21T23:59:00+01:00, 5 min grace; 10% of the points per day late, at most 30%" in out
+    code, _, _ = cli(capsys, "--course", empty_course, "deadline", ASSIGNMENT, "--cap", "40")  # the rest stays
+    assert code == 0 and late.load(empty_course, ASSIGNMENT) == late.Policy("2026-11-21T23:59:00+01:00", 5, 10, 40)
+    code, out, _ = cli(capsys, "--course", empty_course, "deadline", ASSIGNMENT, "--clear")
+    assert code == 0 and late.load(empty_course, ASSIGNMENT) is None
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--due", "tomorrow"], "argument --due: 'tomorrow' is not a date and time"),
+    (["--due", "2026-11-21", "--per-day", "-1"], "argument --per-day: must be 0 or more, not -1"),
+    (["--due", "2026-11-21", "--cap", "150"], "argument --cap: is a percentage: 0 to 100, not 150"),
+    (["--due", "2026-11-21", "--grace", "nan"], "argument --grace: must be 0 or more, not nan"),
+])
+def test_a_bad_late_policy_is_refused(capsys, empty_course, argv, says):
+    code, _, err = cli(capsys, "--course", empty_course, "deadline", ASSIGNMENT, *argv)
+    assert code == 2 and says in one_line(err)
+    assert not (empty_course / "late_policy.json").exists()
+
+
+@pytest.fixture(scope="module")
+def late_class(tmp_path_factory):
+    """Three students graded by a stand-in executor that returns the release notebook as the autograded one
+    (so nbgrader can make real feedback pages): alice on time and full marks, bob two days late with one
+    check wrong, carol with a check wrong; due date and policy set."""
+    from grader import late
+    from grader.execute import Outcome, Template
+
+    root = tmp_path_factory.mktemp("late") / "course"
+    for part in ("solutions", "assignments"):
+        shutil.copytree(course.ROOT / part / ASSIGNMENT, root / part / ASSIGNMENT)
+    release = (root / "assignments" / ASSIGNMENT / f"{NOTEBOOK}.ipynb").read_bytes()
+    times = {"alice": "2026-11-21T20:00:00+00:00", "bob": "2026-11-23T09:00:00+00:00",
+             "carol": "2026-11-21T21:00:00+00:00"}
+    for i, (student, when) in enumerate(times.items()):
+        folder = root / "submitted" / student / ASSIGNMENT
+        folder.mkdir(parents=True)
+        (folder / f"{NOTEBOOK}.ipynb").write_bytes(release)
+        (folder / "submission.json").write_text(json.dumps(
+            {"student": student, "lms": "canvas", "login": student, "user_id": str(100 + i), "submission_id": "7",
+             "late": student == "bob", "submitted_at": when, "not_kept": ["old.ipynb"] if student == "carol" else []}))
+    late.save(root, ASSIGNMENT, late.Policy(due="2026-11-21T23:59:00+00:00", per_day=10, cap=50))
+    points = course.cell_points(ASSIGNMENT)
+    wrong = {"bob": "identity_block_structure", "carol": "identity_block_structure"}
+
+    def executor(jobs, template, limits, workers):
+        for job in jobs:
+            cell = wrong.get(job.student)
+            yield Outcome(job.student, job.digest, "graded", scores={NOTEBOOK: {**points, **({cell: 0} if cell else {})}},
+                          messages={cell: "identity_block(X, f=2, filters=[4, 4, 6]):\n- the shortcut is missing: "
+                                    "nothing adds X to the main path " + "and more " * 40} if cell else {},
+                          autograded={f"{NOTEBOOK}.ipynb": release}, timestamp=job.timestamp,
+                          flags=["patches a module"] if job.student == "carol" else [])
+
+    course.kernel_environment()
+    saved, executors.local = executors.local, executor
+    try:
+        autograde.run(ASSIGNMENT, root, force=True, progress=False,
+                      template=Template(ASSIGNMENT, (NOTEBOOK,), frozenset({"identity_block"}), b"", {}, "late-digest"))
+    finally:
+        executors.local = saved
+    return root
+
+
+def test_export_takes_the_late_penalty_off(late_class):
+    from grader import export
+
+    rows = {r["student_id"]: r for r in export.rows(ASSIGNMENT, late_class)}
+    full = sum(course.cell_points(ASSIGNMENT).values())
+    assert (rows["alice"]["late"], rows["alice"]["penalty"], rows["alice"]["final"]) == ("no", "0", f"{full:g}")
+    bob = rows["bob"]
+    assert (bob["late"], bob["late_days"], bob["total"]) == ("yes", "2", f"{full - 4:g}")
+    assert bob["penalty"] == f"{full * 0.2:g}" and bob["final"] == f"{full - 4 - full * 0.2:g}"
+    canvas, _ = export.canvas_rows(ASSIGNMENT, late_class)
+    assert [r[-1] for r in canvas] == [rows[s]["final"] for s in ("alice", "bob", "carol")]  # the LMS gets the final
+
+
+def test_feedback_names_checks_draws_math_offline_wraps_and_says_late(late_class):
+    from grader import feedback
+
+    pages = {p.parent.parent.name: p.read_text() for p in feedback.generate(ASSIGNMENT, late_class)}
+    for page in pages.values():
+        assert "Test cell" not in page
+        assert '<a href="#identity_block_structure">identity_block: structure</a>' in page
+        assert "mathjax" not in page.lower() and "<script src=" not in page  # nothing fetched from a CDN
+        assert page.count('<img class="math"') >= 3 and 'alt="a^{[l]}"' in page
+        assert "white-space: pre-wrap" in page
+    assert "Late: submitted 2026-11-23T09:00:00+00:00, 2 day(s) after the due date: -6 point(s)" in pages["bob"]
+    assert "Late:" not in pages["alice"]
+
+
+def test_math_mathtext_cannot_draw_stays_as_tex():
+    from grader import feedback
+
+    page = "<p>fine $x^2$ and odd $\\unknowncommand{y}$</p><pre>$not math$</pre>"
+    out = feedback.render_math(page)
+    assert out.count('<img class="math"') == 1 and "$\\unknowncommand{y}$" in out and "<pre>$not math$</pre>" in out
+
+
+def test_report_lists_students_late_work_failures_and_flags(late_class):
+    from grader import report
+
+    page = report.build(ASSIGNMENT, late_class / "report" / ASSIGNMENT, late_class).read_text()
+    students = re.search(r'<table id="students" class="sortable">(.*?)</table>', page, re.S).group(1)
+    heads = re.findall(r"<th>([^<]*)</th>", students)
+    assert heads[:7] == ["student", "status", "score", "late", "days late", "penalty", "final"]
+    bob = re.search(r"<tr><td>bob</td>(.*?)</tr>", students).group(1)
+    assert re.findall(r"<td>([^<]*)</td>", bob)[:6] == ["graded", "26", "yes", "2", "6", "20"]
+    assert "addEventListener(&quot;click&quot;" not in page and 'addEventListener("click"' in page  # the sorter
+    assert "10% of the points per day late, at most 50%" in page
+    failure = re.search(r"<td>2</td><td>the shortcut is missing[^<]*</td><td>identity_block_structure</td>"
+                        r"<td>([^<]*)</td>", page)
+    assert failure and failure.group(1) == "bob, carol"
+    assert "late: 2 day(s) late, -6 point(s); submitted 2026-11-23T09:00:00+00:00" in page
+    assert "<td>carol</td><td>older copies, not graded (the newest is)</td><td>old.ipynb</td>" in page
+    assert "<td>carol</td><td>patches a module</td>" in page
+
+
+def test_release_says_each_step_and_what_it_proved(monkeypatch, capsys, empty_course):
+    points = course.cell_points(ASSIGNMENT)
+    monkeypatch.setattr(course, "generate_release", lambda a, root=None: root / "assignments" / a)
+    graded = {"solution": course.Score("solution", 30, 30, dict(points)),
+              "release": course.Score("release", 0, 30, {c: 0.0 for c in points})}
+    monkeypatch.setattr(course, "autograde", lambda a, student, root=None: graded[student])
+    code, out, _ = cli(capsys, "--course", empty_course, "release", ASSIGNMENT)
+    assert code == 0
+    for line in ("1/3 generating assignments/resnet50", "2/3 grading the solution", "3/3 grading the untouched release",
+                 "release proven, cell by cell"):
+        assert line in out
+    assert re.search(r"^  identity_block_structure +4 / 0 / 4$", out, re.M)
+    graded["release"] = course.Score("release", 3, 30, {**{c: 0.0 for c in points}, "resnet50_layout": 3.0})
+    code, _, err = cli(capsys, "--course", empty_course, "release", ASSIGNMENT)
+    assert code == 1 and "the untouched release earns 3 point(s) in cell 'resnet50_layout'" in err
+
+
+def test_the_console_command_works_from_any_folder(tmp_path, empty_course):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    command = Path(sys.executable).with_name("resnet-grader")
+    assert command.exists(), "pip install -e . installs resnet-grader ([project.scripts])"
+    done = subprocess.run([command, "--course", empty_course, "report", "resnet51"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert one_line(done.stderr) == ("resnet-grader report: error: unknown assignment 'resnet51' (did you mean "
+                                     "resnet50?); known: resnet50")
+
+
+def test_the_launcher_without_a_checkout_says_how_to_install(monkeypatch, capsys, tmp_path):
+    import resnet_grader
+
+    monkeypatch.setattr(resnet_grader, "CHECKOUT", tmp_path)
+    assert resnet_grader.main() == 2
+    assert "works from an editable install" in one_line(capsys.readouterr().err)
