@@ -150,3 +150,21 @@ def test_training_says_it_compiles_before_the_first_epoch(monkeypatch, capfd):
     said = [out.find(s) for s in ("Training on ", " images for 1 epoch, validating on ", "Compiling the training step",
                                   "compiled in", "/step", "val_loss")]
     assert -1 not in said and said == sorted(said), out[:600]
+
+
+def test_diagram_labels_are_readable_at_the_width_a_notebook_shows_them(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from resnet_course import diagrams
+
+    for fig in (diagrams.draw_block("identity"), diagrams.draw_block("convolutional"), diagrams.draw_stages()):
+        width = fig.get_figwidth() * diagrams.DPI
+        shown = min(1.0, 1000 / width)  # JupyterLab fits a wider picture to a cell about 1000 px wide
+        texts = [t for ax in fig.axes for t in (*ax.texts, ax.title) if t.get_text().strip()]  # axes are off
+        assert texts
+        for text in texts:
+            assert text.get_fontsize() * diagrams.DPI / 72 * shown >= 13, (text.get_text(), text.get_fontsize())
+    # The committed pictures are what the code draws.
+    for path in diagrams.save_all(tmp_path):
+        assert path.read_bytes() == (ROOT / "solutions" / "resnet50" / "images" / path.name).read_bytes(), path.name
