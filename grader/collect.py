@@ -344,9 +344,10 @@ def found_file(root: Path, assignment: str) -> Path:
 def last_found(root: Path, assignment: str) -> dict:
     """{download: what collect reported of it} for the assignment ({} before the first collect)."""
     try:
-        return json.loads(found_file(root, assignment).read_text())
+        data = json.loads(found_file(root, assignment).read_text())
     except (OSError, ValueError):
         return {}
+    return {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
 
 
 def gradescope_index(entries: list[Entry], report: Report) -> dict[str, list[tuple[str, dict]]] | None:

@@ -143,7 +143,7 @@ def lost_points(row: dict, checks: list[str]) -> str:
     for check in checks:
         if row.get(check + WHY):
             reasons.setdefault(row[check + WHY], []).append(check)
-    text = "; ".join(f"{', '.join(cells)}: {why}" for why, cells in reasons.items())
+    text = "; ".join(f"{', '.join(cells)}: {why.rstrip('.')}" for why, cells in reasons.items())
     if row.get("penalty") not in ("", "0", None):
         text = "; ".join(filter(None, [text, f"late by {row['late_days']} day(s): -{row['penalty']} point(s)"]))
     return text
