@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -105,7 +106,14 @@ def isolation(limits: Limits, scheduler: str | None) -> str:
              f"{limits.submission_timeout} s per submission, each in its own scratch course"]
     where = "on this machine" if not scheduler else "on this machine (on the Dask workers: the next line)"
     mode = confinement()
-    if mode == "user":
+    if mode.startswith("bwrap"):
+        lines.append(f"{where}: each kernel runs in a root of its own holding only its scratch folder, Python and "
+                     "its packages, the course package, the data set and the hidden tests' modules (bubblewrap), "
+                     "in a pid namespace of its own: nothing it starts outlives it"
+                     + (f"; as a user id of its own, at most {limits.max_processes} processes" if mode == "bwrap-user"
+                        else "; WARNING: not running as root, so kernels keep your user id and the process limit "
+                             "is not set"))
+    elif mode == "user":
         lines.append(f"{where}: each kernel runs as a user id of its own, at most {limits.max_processes} "
                      "processes, and sees neither the course's instructor folders, the gradebook, the grader's "
                      "reference nor other submissions (private mount namespace)")
@@ -116,6 +124,14 @@ def isolation(limits: Limits, scheduler: str | None) -> str:
     else:
         lines.append(f"WARNING {where}: no Linux namespaces (needs root or unprivileged user namespaces): kernels "
                      "run as you and can read and write what you can; only the resource limits apply")
+    if mode in ("user", "namespace"):
+        from .sandbox import SANDBOX_ENV, bwrap_path
+
+        why = (f"{SANDBOX_ENV}=paths is set" if os.environ.get(SANDBOX_ENV) == "paths" else
+               "bubblewrap (bwrap) does not work here" if bwrap_path() else "bubblewrap (bwrap) is not installed")
+        lines.append(f"WARNING: {why}, so kernels see the rest of this machine (other copies of the course, home "
+                     "folders) but for the paths hidden above; install the Debian/Ubuntu package bubblewrap "
+                     "(python3 kit.py grader does it as root)")
     if limits.network:
         lines.append("network allowed (--allow-network)")
     elif network_isolation_available():

@@ -3,8 +3,11 @@
 A worker receives everything as bytes (the submission's files and the assignment's Template), so the same
 function runs in a local process pool or on a remote Dask worker with no shared disk or database. It builds
 a private scratch course, runs nbgrader's own autograde there with the course's config (the student's kernel
-started by grader.sandbox: limits, and where Linux allows it a private view of the files and a user id of
-its own) and returns an Outcome. The hidden tests' verdicts are given here, after the kernel has run, from
+started by grader.sandbox: limits, and where Linux allows it a root filesystem of its own holding only what
+it needs (bubblewrap), a pid namespace and a user id of its own) and returns an Outcome. Nothing the kernel
+started runs by the time results are read: ExecuteGradedCells kills and waits for every process left once
+the kernel has shut down, and takes back its scratch folders, before nbgrader writes the graded notebook and
+the judge reads the evidence. The hidden tests' verdicts are given here, after the kernel has run, from
 the evidence it left (grader.preprocessors.JudgeHiddenTests). Only the coordinator writes the real
 gradebook (grader.record).
 """
@@ -26,6 +29,7 @@ from pathlib import Path, PurePosixPath
 
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
+from traitlets import Bool, List, Unicode
 
 from . import course, evidence, scan
 from .preprocessors import JudgeHiddenTests
@@ -102,18 +106,107 @@ class Outcome:
 
 
 class ExecuteGradedCells(Execute):
-    """nbgrader's Execute, stopping after the last graded code cell: later cells (training, saving a model)
-    cannot change a grade, and skipping them is most of the speed-up over plain nbgrader."""
+    """nbgrader's Execute, stopping after the last graded code cell (unless all_cells): later cells (training,
+    saving a model) cannot change a grade, and skipping them is most of the speed-up over plain nbgrader.
+
+    After each cell it notes the processes the kernel left running (seen from outside the kernel, where student
+    code cannot hide them: `observed`); once the kernel has shut down it kills whatever is left, waits until
+    it is gone and takes back the scratch folders (`scratch`: symbolic links and special files removed, the
+    grader's user id again) before anything the kernel could have touched is read."""
+
+    all_cells = Bool(False, help="run the cells after the last graded one too").tag(config=True)
+    scratch = List(Unicode(), help="folders the kernel could write, taken back when it ends").tag(config=True)
+    observed: list[tuple[int, str]] = []  # (cell index, what was seen): flags of the submission being graded
 
     def preprocess(self, nb, resources=None, km=None):
         graded = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and utils.is_grade(c)]
-        self._last_graded = max(graded, default=len(nb.cells))
-        return super().preprocess(nb, resources, km)
+        self._last_graded = len(nb.cells) if self.all_cells else max(graded, default=len(nb.cells))
+        self._seen: set[int] = set()
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            _after_kernel([Path(p) for p in self.scratch])
 
     def preprocess_cell(self, cell, resources, index):
         if index > self._last_graded:
             return cell, resources
-        return super().preprocess_cell(cell, resources, index)
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        if cell.cell_type == "code":
+            self._strays(index)
+        return cell, resources
+
+    def _strays(self, index: int) -> None:
+        sandbox = getattr(getattr(self, "km", None), "provisioner", None)
+        left = [p for p in _left_running(getattr(sandbox, "pid", None)) if p.pid not in self._seen]
+        self._seen.update(p.pid for p in left)
+        if left:
+            names = []
+            for process in left[:3]:
+                try:
+                    names.append(" ".join(process.cmdline())[:60])
+                except Exception:  # noqa: BLE001  (gone meanwhile)
+                    pass
+            ExecuteGradedCells.observed.append((index, f"{len(left)} process(es) it started still running after the "
+                                                       f"cell ({'; '.join(names)}); killed when the kernel ended"))
+
+
+def _left_running(sandbox_pid: int | None) -> list:
+    """Processes the kernel started that are still running: below the sandbox process, all but the chain that
+    leads to the kernel (grader.sandbox, bwrap and its init where used, the kernel)."""
+    import psutil
+
+    if not sandbox_pid:
+        return []
+    try:
+        top = psutil.Process(sandbox_pid)
+        below = top.children(recursive=True)
+        kernels = [p for p in below if "ipykernel_launcher" in p.cmdline()[1:3]]  # (bwrap names it later)
+        if not kernels:
+            return []
+        kernel = min(kernels, key=lambda p: (p.create_time(), p.pid))  # (its forks run the same command line)
+        chain = {kernel.pid, *(p.pid for p in kernel.parents())}
+    except psutil.Error:
+        return []
+    # Where kernels share the worker's pid namespace an orphan is re-parented to the worker (a subreaper).
+    started = top.create_time()
+    orphans = []
+    for child in psutil.Process().children():
+        try:
+            if child.pid != sandbox_pid and child.create_time() >= started:
+                orphans += [child, *child.children(recursive=True)]
+        except psutil.Error:
+            pass
+    return [p for p in below if p.pid not in chain] + orphans
+
+
+def _after_kernel(scratch: list[Path], wait_s: float = 10.0) -> None:
+    """Once the kernel has shut down: kill every process it left (under bwrap its pid namespace is already
+    gone), wait until none runs, then make its folders safe to read and write: no symbolic link (nbgrader
+    would write the graded notebook through it), no FIFO or device, owned by this process's user again."""
+    import psutil
+
+    left = psutil.Process().children(recursive=True)
+    for process in left:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(left, timeout=wait_s)
+    if alive:
+        raise RuntimeError(f"{len(alive)} process(es) of the student's kernel would not die")
+    for folder in scratch:
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        for parent, dirs, files in os.walk(folder):
+            for name in dirs + files:
+                path = Path(parent) / name
+                if path.is_symlink() or not (path.is_dir() or path.is_file()):
+                    path.unlink()
+                elif os.geteuid() == 0:
+                    os.chown(path, 0, 0, follow_symlinks=False)
+            dirs[:] = [d for d in dirs if (Path(parent) / d).is_dir() and not (Path(parent) / d).is_symlink()]
+        if os.geteuid() == 0:
+            os.chown(folder, 0, 0, follow_symlinks=False)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -216,7 +309,7 @@ def _cpu_seconds() -> float:
 
 
 # grader/ files the hidden test cells import inside the kernel; the rest of grader/ is concealed from it.
-KERNEL_SIDE = {"__init__.py", "hidden.py", "hidden_residual.py", "evidence.py", "integrity.py"}
+KERNEL_SIDE = {"__init__.py", "hidden.py", "hidden_residual.py", "evidence.py", "integrity.py", "watch.py"}
 
 
 @functools.cache
@@ -249,14 +342,29 @@ def concealed(private: tuple[str, ...] = ()) -> list[str]:
     return list(dict.fromkeys(hide))
 
 
+def allowed() -> list[str]:
+    """What a kernel in an allow-list root may read besides the Python runtime and the system's libraries:
+    the course package, the data set (and SIGNS_DATA, where set) and the kernel-side grading modules."""
+    import resnet_course
+
+    package = Path(__file__).resolve().parent
+    paths = [Path(resnet_course.__file__).resolve().parent, course.ROOT / "datasets",
+             *(package / name for name in sorted(KERNEL_SIDE))]
+    if os.environ.get("SIGNS_DATA"):
+        paths.append(Path(os.environ["SIGNS_DATA"]).expanduser().resolve())
+    return [str(p) for p in paths if p.exists()]
+
+
 def _write_kernelspec(folder: Path, report: Path, limits: Limits, keep: list[Path]) -> None:
     spec = folder / "kernels" / KERNEL_NAME
     spec.mkdir(parents=True)
     confine = []
-    if confinement() != "limits":
+    if confinement().startswith("bwrap"):
+        confine = ["--confine=bwrap", *(f"--allow={p}" for p in allowed()), *(f"--keep={p}" for p in keep)]
+    elif confinement() != "limits":
         confine = ["--confine", *(f"--conceal={p}" for p in concealed(limits.private)),
                    *(f"--keep={p}" for p in keep)]
-    if confinement() == "user":
+    if confinement() in ("user", "bwrap-user"):
         confine.append(f"--max-processes={limits.max_processes}")
     argv = [sys.executable, "-m", "grader.sandbox", "--report", str(report), "--memory-mb", str(limits.memory_mb),
             "--cpu-seconds", str(limits.submission_timeout * max(1, limits.threads)),
@@ -265,7 +373,9 @@ def _write_kernelspec(folder: Path, report: Path, limits: Limits, keep: list[Pat
             "--HistoryManager.enabled=False",  # no history database to create in each fresh home folder
             # Once the kernel is told to shut down, skip the interpreter's clean-up: tearing TensorFlow down
             # costs more CPU (about 1.5 s) than any graded cell. (No name is bound in the notebook.)
-            """--IPKernelApp.exec_lines=["__import__('atexit').register(__import__('os')._exit, 0);"]"""]
+            # The watch notes what cells leave running (grader.watch), from before the first cell.
+            """--IPKernelApp.exec_lines=["__import__('atexit').register(__import__('os')._exit, 0);"""
+            """__import__('grader.watch', fromlist=['start']).start()"]"""]
     threads = str(limits.threads)
     env = {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads, "OMP_NUM_THREADS": threads,
            "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "TF_CPP_MIN_LOG_LEVEL": "3",
@@ -287,8 +397,9 @@ def _config(root: Path, limits: Limits):
     from nbgrader.converters import Autograde
 
     steps = Autograde.class_traits()["autograde_preprocessors"].default()
-    if not limits.run_all_cells:
-        steps = [ExecuteGradedCells if s is Execute else s for s in steps]
+    steps = [ExecuteGradedCells if s is Execute else s for s in steps]
+    config.ExecuteGradedCells.all_cells = limits.run_all_cells
+    config.ExecuteGradedCells.scratch = [str(root / "autograded"), str(root / "evidence"), str(root / "ipc")]
     # The hidden tests' verdicts are given here, outside the kernel, from the evidence it left.
     steps.insert(1, JudgeHiddenTests)
     config.Autograde.autograde_preprocessors = steps
@@ -323,6 +434,41 @@ def timed_out_cells(nb) -> list[str]:
     return [cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"#{i + 1}"
             for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
             and any(o.output_type == "error" and o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", []))]
+
+
+def _cell_name(nb, index: int) -> str:
+    cell = nb.cells[index] if 0 <= index < len(nb.cells) else {}
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"#{index + 1}"
+
+
+def watch_flags(nb, folder: Path, observed: list[tuple[int, str]] = ()) -> list[str]:
+    """Flags for review from what the kernel's watch noted (grader.watch: cell and line) and from the processes
+    seen from outside after each cell (`observed`: cell index, what). Read once the kernel has ended."""
+    from . import watch
+
+    counts = {c.get("execution_count"): i for i, c in enumerate(nb.cells)
+              if c.cell_type == "code" and c.get("execution_count") is not None}
+    flags, noted = [], set()
+    path = folder / watch.NOTES
+    try:
+        notes = json.loads(path.read_text()) if path.is_file() and path.stat().st_size < 1_000_000 else []
+        if not isinstance(notes, list):
+            raise ValueError("not a list")
+    except (OSError, ValueError) as e:
+        notes = []
+        flags.append(f"the kernel's watch notes were unreadable (altered by the submission?): {_first_line(e, 80)}")
+    for note in notes[:100]:
+        if not isinstance(note, dict) or note.get("kind") not in watch.KINDS or not isinstance(note.get("what"), str):
+            flags.append("the kernel's watch notes were altered")
+            break
+        index = counts.get(note.get("count"))
+        where = _cell_name(nb, index) if index is not None else f"[{note.get('count')}]"
+        line = note.get("line") if isinstance(note.get("line"), int) else None
+        flags.append(f"cell {where}{f', line {line}' if line else ''}: {note['what'][:200]}")
+        if note["kind"] == "process" and index is not None:
+            noted.add(index)
+    flags += [f"cell {_cell_name(nb, index)}: {what}" for index, what in observed if index not in noted]
+    return list(dict.fromkeys(flags))
 
 
 def _kernel_end(report: Path) -> str:
@@ -410,6 +556,7 @@ def _grade(job: Job, template: Template, limits: Limits, outcome: Outcome) -> No
         from nbgrader.coursedir import CourseDirectory
 
         api = NbGraderAPI(CourseDirectory(config=config), config=config)
+        ExecuteGradedCells.observed = []
         fired = threading.Event()
         watchdog = threading.Timer(limits.submission_timeout, lambda: (fired.set(), _kill_descendants()))
         watchdog.start()
@@ -435,8 +582,10 @@ def _grade(job: Job, template: Template, limits: Limits, outcome: Outcome) -> No
         for name in template.notebooks:
             path = graded / f"{name}.ipynb"
             outcome.autograded[f"{name}.ipynb"] = path.read_bytes()
-            outcome.messages.update(cell_messages(nbformat.reads(path.read_text(), as_version=4)))
+            nb = nbformat.reads(path.read_text(), as_version=4)
+            outcome.messages.update(cell_messages(nb))
             outcome.flags += [f"cell {where} ran past the {limits.cell_timeout} s cell limit"
-                              for where in timed_out_cells(nbformat.reads(path.read_text(), as_version=4))]
+                              for where in timed_out_cells(nb)]
+            outcome.flags += watch_flags(nb, root / "evidence", ExecuteGradedCells.observed)
         outcome.status = "graded"
         outcome.message = "; ".join(outcome.flags)

@@ -37,7 +37,9 @@ START_WORKERS = "PYTHONPATH=<this repository> dask worker {address} --nthreads 1
 
 
 # grader.sandbox.mode() of a worker, said in words
-CONFINEMENT = {"user": "with a user id of their own and a private view of the files",
+CONFINEMENT = {"bwrap-user": "in a root of their own (bubblewrap) with a user id of their own",
+               "bwrap": "in a root of their own (bubblewrap) but the worker's user id",
+               "user": "with a user id of their own and a private view of the files",
                "namespace": "with a private view of the files but the worker's user id",
                "limits": "with resource limits only (no Linux namespaces)"}
 

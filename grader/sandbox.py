@@ -11,7 +11,17 @@ segfault) instead of nbgrader's bare "kernel died".
 
 What confines the kernel depends on what the machine allows (`mode()`; the grader prints it before grading):
 
-  "user"       Linux, grader running as root: everything below, and the kernel runs as a user id of its own
+  "bwrap-user" Linux with bubblewrap (`bwrap`), grader running as root: the kernel runs in a root filesystem of
+               its own that holds only what it needs (an allow-list: its working folder and the --keep folders
+               read-write; the Python runtime and packages, the --allow paths (the course package, the data
+               set, the kernel-side grading modules) and the system's shared libraries read-only; a minimal
+               /dev, its own /proc and a fresh /tmp), in pid, network, IPC and UTS namespaces of its own, as a
+               user id of its own (1,500,000,000 + its pid) under the process limit. Every process it starts
+               lives in its pid namespace and dies with it (bwrap --unshare-pid --die-with-parent).
+  "bwrap"      the same without root (bubblewrap in an unprivileged user namespace): the grader's user id, so
+               no process limit.
+  "user"       (bubblewrap missing or not working; said before grading) Linux, grader running as root: the
+               deny-list below, and the kernel runs as a user id of its own
                (3,000,000,000 + its pid), so it cannot write the grader's files and the process limit binds
                (a fork bomb stops at --max-processes).
   "namespace"  Linux, unprivileged user namespaces: a private mount namespace and network namespace, but the
@@ -19,7 +29,9 @@ What confines the kernel depends on what the machine allows (`mode()`; the grade
                paths, and the process limit counts all of that user's processes, so it is not set).
   "limits"     elsewhere (macOS, containers without namespaces): resource limits only.
 
-With a mount namespace, each --conceal path (the course's instructor folders, the gradebook, the grader's
+RESNET_COURSE_SANDBOX=paths in the environment skips bubblewrap (bench/sandbox.py compares the two).
+
+Without bubblewrap but with a mount namespace, each --conceal path (the course's instructor folders, the gradebook, the grader's
 reference and judging code) is covered by an empty read-only folder or file; the temporary
 folders (/tmp, /var/tmp, /dev/shm, $TMPDIR) are fresh and empty, so other submissions' scratch copies are out
 of sight; the kernel's working folder and the --keep folders (its socket folder) are mounted back in.
@@ -28,9 +40,11 @@ of sight; the kernel's working folder and the --keep folders (its socket folder)
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import resource
+import shutil
 import signal
 import sys
 
@@ -141,10 +155,147 @@ def _new_mount_namespace(more: int = 0) -> bool:
 
 
 def mode() -> str:
-    """"user", "namespace" or "limits": see the module's docstring."""
+    """"bwrap-user", "bwrap", "user", "namespace" or "limits": see the module's docstring."""
+    if _bwrap_works():
+        return "bwrap-user" if os.geteuid() == 0 else "bwrap"
     if not _works_in_child(lambda: _new_mount_namespace() and _mount("none", "/", None, MS_REC | MS_PRIVATE) is None):
         return "limits"
     return "user" if os.geteuid() == 0 else "namespace"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The allow-list root (bubblewrap)
+
+SANDBOX_ENV = "RESNET_COURSE_SANDBOX"  # "paths": do without bubblewrap (the deny-list sandbox)
+BWRAP_UID_BASE = 1_500_000_000  # bwrap writes its uid map as a signed int: stay below 2**31
+INSIDE_UID = 1000  # the kernel's user id as it sees it ("student")
+SYSTEM = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin")  # the system's programs and libraries
+ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf")
+HOME = "/tmp/home"
+
+
+def _runtime_paths() -> list[str]:
+    """The Python runtime and its installed packages, and nothing on sys.path outside them (PYTHONPATH may
+    name a whole checkout: what a kernel needs of one comes in through --allow)."""
+    import site
+    import sysconfig
+
+    prefixes = [os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))), sys.base_prefix, sys.prefix,
+                sys.base_exec_prefix, sys.exec_prefix, *site.getsitepackages(), site.getusersitepackages(),
+                *(sysconfig.get_paths().values())]
+    return list(dict.fromkeys(os.path.realpath(p) for p in prefixes if p and os.path.isdir(p)))
+
+
+def bwrap_path() -> str | None:
+    return None if os.environ.get(SANDBOX_ENV) == "paths" else shutil.which("bwrap")
+
+
+def _bwrap_works() -> bool:
+    """Whether bwrap can start a process here the way kernels are started (as the kernel's user id when root)."""
+    if not sys.platform.startswith("linux") or not bwrap_path():
+        return False
+
+    def attempt() -> bool:
+        argv, _ = bwrap_argv([sys.executable, "-c", "pass"], ro=[], rw=[], tmp_mb=1, network=False)
+        if os.geteuid() == 0:
+            _prepare_as_root([], [], BWRAP_UID_BASE + os.getpid())
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        os.execv(argv[0], argv)
+
+    return _works_in_child(attempt)
+
+
+def _pipe_with(data: bytes) -> int:
+    """A read end holding `data` (bwrap copies it into the sandbox)."""
+    read, write = os.pipe()
+    os.write(write, data)
+    os.close(write)
+    os.set_inheritable(read, True)
+    return read
+
+
+def bwrap_argv(command: list[str], ro: list[str], rw: list[str], tmp_mb: int, network: bool,
+               files: dict[str, bytes] | None = None) -> tuple[list[str], list[int]]:
+    """The bwrap command line that runs `command` in an allow-list root: `rw` (the first is the working
+    folder) read-write, `ro`, the Python runtime and the system's libraries read-only, `files` (path inside:
+    bytes) as read-only files; and the pipe ends it reads them from."""
+    argv = [bwrap_path(), "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            *([] if network else ["--unshare-net"]), "--die-with-parent", "--uid", str(INSIDE_UID),
+            "--gid", str(INSIDE_UID), "--hostname", "grading"]
+    for path in SYSTEM:
+        if os.path.islink(path):  # merged /usr: /lib -> usr/lib
+            argv += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            argv += ["--ro-bind", path, path]
+    for name in ETC:
+        argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_mb * MB), "--tmpfs", "/tmp",
+             "--size", str(tmp_mb * MB), "--tmpfs", "/dev/shm", "--dir", "/var", "--symlink", "/tmp", "/var/tmp"]
+    for device in sorted(glob.glob("/dev/nvidia*")):  # a GPU, where there is one
+        argv += ["--dev-bind", device, device]
+    if glob.glob("/dev/nvidia*"):
+        argv += ["--ro-bind", "/sys", "/sys"]
+    readable = list(dict.fromkeys([*_runtime_paths(), *ro]))
+    for path in readable:
+        if not any(path.startswith(other + os.sep) for other in readable):  # (a folder below one bound already)
+            argv += ["--ro-bind", path, path]
+    for path in dict.fromkeys(rw):
+        argv += ["--bind", path, path]
+    fds = []
+    files = {"/etc/passwd": f"student:x:{INSIDE_UID}:{INSIDE_UID}:student:{HOME}:/usr/sbin/nologin\n".encode(),
+             "/etc/group": f"student:x:{INSIDE_UID}:\n".encode(), **(files or {})}
+    for path, data in files.items():
+        fds.append(_pipe_with(data))
+        argv += ["--perms", "0444", "--ro-bind-data", str(fds[-1]), path]
+    argv += ["--dir", HOME, "--chdir", rw[0] if rw else HOME,
+             "--setenv", "HOME", HOME, "--setenv", "USER", "student", "--setenv", "LOGNAME", "student",
+             "--setenv", "TMPDIR", "/tmp",
+             # ipykernel would take its parent (bwrap's init, pid 1) for init and quit; --die-with-parent does it
+             "--unsetenv", "JPY_PARENT_PID", "--", *command]
+    return argv, fds
+
+
+def _prepare_as_root(ro: list[str], rw: list[str], uid: int) -> None:
+    """As root, before becoming `uid` and starting bwrap: a private mount namespace in which folders `uid`
+    could not enter on the way to `ro` and `rw` (Python under /root, a scratch folder under a private
+    temporary one) are replaced by ones holding just those paths; `rw` handed to `uid`."""
+    if _libc().unshare(CLONE_NEWNS) != 0:
+        raise OSError("no mount namespace")
+    _mount("none", "/", None, MS_REC | MS_PRIVATE)
+    needed = list(dict.fromkeys(os.path.realpath(p) for p in [*_runtime_paths(), *ro, *rw] if os.path.exists(p)))
+    closed = _closed_ancestors(needed)
+    for folder in sorted(closed, key=len):
+        reopen = _hold(p for p in closed[folder] if os.path.isdir(p))
+        files = {p: os.open(p, os.O_PATH) for p in closed[folder] if not os.path.isdir(p)}
+        _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "size=16k,mode=0755")
+        _bind_back(reopen)
+        for path, handle in files.items():
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            open(path, "a").close()
+            _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND)
+            os.close(handle)
+    for path in rw:
+        _chown_tree(path, uid)
+    _become(uid)
+
+
+def confine_bwrap(allow: list[str], keep: list[str], command: list[str], tmp_mb: int, network: bool) -> list[str]:
+    """The command that starts the kernel in its allow-list root (see the module's docstring); as root, this
+    process first becomes the kernel's user id. Its connection file is copied in."""
+    rw = list(dict.fromkeys([os.getcwd(), *keep]))
+    command = list(command)
+    files = {}
+    if "-f" in command:  # the kernel's connection file sits in the grader's runtime folder, out of its reach
+        connection = command.index("-f") + 1
+        with open(command[connection], "rb") as f:
+            files[f"{HOME}/kernel-connection.json"] = f.read()
+        command[connection] = f"{HOME}/kernel-connection.json"
+    argv, _ = bwrap_argv(command, allow, rw, tmp_mb, network, files)
+    if os.geteuid() == 0:
+        _prepare_as_root(allow, rw, BWRAP_UID_BASE + os.getpid())
+    return argv
 
 
 def _temp_dirs() -> list[str]:
@@ -318,8 +469,10 @@ def main(argv=None) -> int:
     parser.add_argument("--no-network", action="store_true")
     parser.add_argument("--conceal", action="append", default=[], help="a path the kernel must not see")
     parser.add_argument("--keep", action="append", default=[], help="a folder the kernel needs (besides its cwd)")
+    parser.add_argument("--allow", action="append", default=[], help="bwrap: a path the kernel may read")
     parser.add_argument("--tmp-mb", type=int, default=1024, help="size of each fresh temporary folder")
-    parser.add_argument("--confine", action="store_true", help="mount namespace and own user id (see mode())")
+    parser.add_argument("--confine", nargs="?", const="paths", choices=["paths", "bwrap"],
+                        help="bwrap: the allow-list root; paths: mount namespace hiding --conceal (see mode())")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -330,7 +483,9 @@ def main(argv=None) -> int:
     child = os.fork()
     if child == 0:
         try:
-            if args.confine:  # the coordinator checked (and said) what works here
+            if args.confine == "bwrap":  # the coordinator checked (and said) what works here
+                command = confine_bwrap(args.allow, args.keep, command, args.tmp_mb, network=not args.no_network)
+            elif args.confine:
                 command = confine(args.conceal, args.keep, command, args.tmp_mb, network=not args.no_network)
             elif args.no_network:
                 cut_network()
@@ -346,7 +501,8 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda number, _frame: os.kill(child, number))
-    uid = KERNEL_UID_BASE + child if args.confine and os.geteuid() == 0 else None
+    base = BWRAP_UID_BASE if args.confine == "bwrap" else KERNEL_UID_BASE
+    uid = base + child if args.confine and os.geteuid() == 0 else None
     status, bomb = _wait(child, uid, (args.max_processes or 0) // 4)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     end = describe(status) | {"cpu_s": usage.ru_utime + usage.ru_stime, "max_rss_mb": usage.ru_maxrss / 1024}

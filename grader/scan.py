@@ -4,7 +4,7 @@ worker before any of the code executes. A flag costs no points; it puts the subm
 
 What is flagged: changing other modules' attributes (monkeypatching numpy, keras, the checks), touching
 sys.modules, builtins or the exception hooks (swallowing errors globally), importing the grader, naming the
-hidden tests, reference or gradebook, processes, signals, raw memory and the network.
+hidden tests, reference or gradebook, processes, signals, raw memory and the network, import hooks and tracing.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ SUSPICIOUS_CALLS = {
     "setattr": "sets attributes by name", "set_custom_exc": "swallows exceptions globally",
     "get_ipython": "drives the notebook kernel", "__import__": "imports by name",
 }
+# Hooks into the interpreter: exceptions, imports, tracing and profiling (grader.watch also notes them at run time).
+HOOKS = ("sys.modules", "sys.excepthook", "sys.settrace", "sys.setprofile", "sys.meta_path", "sys.path_hooks",
+         "threading.settrace", "threading.setprofile", "threading.excepthook")
 SECRET_WORDS = ("grader", "hidden", "reference", "gradebook", "solutions", "submitted", "autograded")
 
 
@@ -108,7 +111,7 @@ class _Scanner(ast.NodeVisitor):
 
     def visit_Attribute(self, node):
         name = _dotted(node)
-        if name in ("sys.modules", "sys.excepthook", "sys.settrace", "sys.setprofile") or name.endswith("__code__") \
+        if name in HOOKS or name.endswith("__code__") \
                 or name.endswith("__globals__"):
             self.flag(node, f"uses {name}")
         self.generic_visit(node)

@@ -76,6 +76,7 @@ class GradedClass:
     course_before: dict[str, str]  # checksums of the course's files before and after grading
     course_after: dict[str, str]
     network_connections: int  # connections the hostile network case made to the loopback listener
+    survivors: list[str]  # command lines of the outliving case's processes still running after grading
 
     def record(self, student: str) -> dict:
         return self.records[student]
@@ -95,7 +96,31 @@ def submissions(root: Path | None = None) -> list:
     return classroom.build(points) + hostile.build(points, root)
 
 
+def survivors(mark: str = hostile.OUTLIVER_MARK) -> list[str]:
+    import psutil
+
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if mark in process.cmdline():
+                found.append(" ".join(process.cmdline())[:200])
+        except psutil.Error:
+            pass
+    return found
+
+
 def grade_class(tmp: Path, kill_after: int = 6) -> GradedClass:
+    """Grades the class with another copy of the course (solutions, grader) at hostile.COURSE_COPY."""
+    copy = hostile.COURSE_COPY
+    try:
+        shutil.copytree(course.ROOT / "solutions" / ASSIGNMENT, copy / "solutions" / ASSIGNMENT)
+        shutil.copytree(course.ROOT / "grader", copy / "grader", ignore=shutil.ignore_patterns("__pycache__"))
+        return _grade_class(tmp, kill_after)
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+
+
+def _grade_class(tmp: Path, kill_after: int) -> GradedClass:
     root = new_course(tmp / "course")
     subs = submissions(root)
     collected = collect.collect(classroom.write(subs, tmp / "incoming"), ASSIGNMENT, root,
@@ -122,4 +147,4 @@ def grade_class(tmp: Path, kill_after: int = 6) -> GradedClass:
     rerun = autograde.run(ASSIGNMENT, root, workers=2, limits=LIMITS, progress=False)
     listener.close()
     return GradedClass(root, subs, collected, killed, log.read_text(), rerun, record.load(root, ASSIGNMENT),
-                       before, checksums(root), listener.connections)
+                       before, checksums(root), listener.connections, survivors())

@@ -6,6 +6,8 @@ rest of the synthetic class, so every other student's grade is checked to be una
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -82,6 +84,98 @@ while True:  # every child forks for ever; the parent stops when fork fails
 """
 
 
+def _course_copy_folder() -> Path:
+    """Where tests/corpus/grading.py puts another copy of the course (solutions and grader) while the class is
+    graded: next to this checkout, outside the course and the temporary folders that kernels see fresh."""
+    parent = Path(__file__).resolve().parents[3]
+    return (parent if os.access(parent, os.W_OK) else Path(tempfile.gettempdir())) / f".resnet-course-copy-{os.getpid()}"
+
+
+COURSE_COPY = _course_copy_folder()
+
+
+def _find_and_run(exercise: str) -> str:
+    """An exercise cell with no answer of its own: it looks for the solution notebook in another copy of the
+    course on the machine (where it was put, then anywhere under /) and runs that exercise's solution."""
+    return f"""import json, os
+def _find_solutions():
+    for top in [{str(COURSE_COPY)!r}, '/']:
+        for folder, dirs, files in os.walk(top):
+            dirs[:] = [d for d in dirs if d not in ('proc', 'sys', 'dev', 'usr')] if folder.count(os.sep) < 6 else []
+            if folder.endswith(os.path.join('solutions', 'resnet50')) and 'Residual_Networks.ipynb' in files:
+                return os.path.join(folder, 'Residual_Networks.ipynb')
+_found = _find_solutions()
+print('FOUND the solutions at' if _found else 'found nothing', _found)
+for _cell in (json.load(open(_found))['cells'] if _found else []):
+    if _cell['metadata'].get('nbgrader', {{}}).get('grade_id') == {exercise!r}:
+        exec(''.join(_cell['source']))
+"""
+
+
+OUTLIVER_MARK = "resnet-course-outliver"
+FORGER = """import os, signal, sys, time
+kernel = os.getppid()
+if os.fork():
+    os._exit(0)  # the grandchild is orphaned
+os.setsid()
+for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+    signal.signal(number, signal.SIG_IGN)
+notebook, evidence, *others = sys.argv[2:]
+end = time.time() + 120
+while time.time() < end:
+    try:
+        os.kill(kernel, 0)  # forge only once the kernel has ended, after nbgrader wrote the graded notebook
+        time.sleep(0.02)
+        continue
+    except OSError:
+        pass
+    for path, data in [(notebook, b'{"forged": '), *((o, b'{"status": "graded", "forged": tr') for o in others)]:
+        try:
+            with open(path, 'wb') as f:
+                f.write(data)
+        except OSError:
+            pass
+    try:
+        for name in os.listdir(evidence):
+            with open(os.path.join(evidence, name), 'wb') as f:
+                f.write(b'forged')
+        with open(os.path.join(evidence, 'watch.json'), 'w') as f:
+            f.write('[{"forged": 1}]')
+    except OSError:
+        pass
+    time.sleep(0.01)
+"""
+
+
+def _outliver(course: Path, student: str) -> str:
+    """Starts a process that outlives the kernel and then rewrites the graded notebook, the evidence and the
+    status file (the real course's too, by absolute path)."""
+    others = [str(course / "grading" / "resnet50" / f"{student}.json"),
+              str(course / "autograded" / student / "resnet50" / "Residual_Networks.ipynb")]
+    return (f"import os, subprocess, sys\nsubprocess.Popen([sys.executable, '-c', {FORGER!r}, {OUTLIVER_MARK!r}, "
+            f"os.path.abspath('Residual_Networks.ipynb'), os.environ.get('RESNET_COURSE_EVIDENCE', '/nonexistent'), "
+            f"*{others!r}])")
+
+
+PRINTING_THREAD = """import threading, time
+def _chatter():
+    while True:
+        print('chatter from a background thread', flush=True)
+        sum(range(20000))
+        time.sleep(0.02)
+threading.Thread(target=_chatter, daemon=True).start()"""
+
+HOOKS = """import sys, threading
+class _Finder:
+    def find_spec(self, name, path=None, target=None):
+        return None
+sys.meta_path.insert(0, _Finder())
+def _tracer(frame, event, arg):
+    return None
+threading.settrace(_tracer)
+sys.settrace(_tracer); sys.settrace(None)"""
+
+
 def _release() -> nbformat.NotebookNode:
     return nbformat.read(RELEASE, as_version=4)
 
@@ -139,7 +233,9 @@ def build(points: dict[str, float], course: Path | None = None) -> list[Submissi
 
     confined = confinement()
     # Only kernels with a user id of their own are kept from writing the grader's files.
-    never_prints = {"user": r"LEAKED|WROTE", "namespace": r"LEAKED"}.get(confined)
+    never_prints = {"user": r"LEAKED|WROTE", "namespace": r"LEAKED", "bwrap-user": r"LEAKED|WROTE",
+                    "bwrap": r"LEAKED"}.get(confined)
+    allow_list = confined.startswith("bwrap")
     zero, full = _full(points, ()), _full(points, EVERYTHING)
     without = {e: _full(points, tuple(x for x in EVERYTHING if x != e)) for e in EVERYTHING}
     # A block whose cell never finished is undefined: its cells score 0, the other block's keep their points
@@ -184,7 +280,29 @@ def build(points: dict[str, float], course: Path | None = None) -> list[Submissi
                       message=r"names a grading file", notes={"prints": r"denied", "never_prints": never_prints})]
           if confined != "limits" else []),
         *([Submission("hostile-fork-bomb", "hostile", {NOTEBOOK: _with_prefix("resnet50", FORK_BOMB)}, None,
-                      status="kernel_died", message=r"fork bomb")] if confined == "user" else []),
+                      status="kernel_died", message=r"fork bomb")] if confined in ("user", "bwrap-user") else []),
+        # Another copy of the course elsewhere on the machine (grading.py puts one at COURSE_COPY): a release
+        # with no answers of its own looks for it and runs its solutions. Kernels in an allow-list root find
+        # nothing (the deny-list sandbox only hid the course and this checkout); the attempt is flagged.
+        *([Submission("hostile-find-course-copy", "hostile",
+                      {NOTEBOOK: student_notebook({e: _find_and_run(e) for e in EVERYTHING})}, zero,
+                      message=r"tried to read \S*resnet-course-copy\S* \(os.scandir\): not in the grading kernel's view",
+                      notes={"prints": r"found nothing", "never_prints": r"FOUND"})] if allow_list else []),
+        # A process that outlives its kernel and then forges the graded notebook, the evidence and the status
+        # file: it is dead before anything is read (pid namespace, or killed and waited for), and flagged.
+        # Left out where kernels are not confined (it could reach the real course's files in between).
+        *([Submission("hostile-outlives-kernel", "hostile", {NOTEBOOK: _with_prefix(
+            "identity_block", _outliver(course or Path("/nonexistent-course"), "hostile-outlives-kernel"))}, full,
+                      message=r"identity_block, line 2: 1 process\(es\) it started \(subprocess.Popen\) still running")]
+          if confined != "limits" else []),
+        # A thread that keeps printing (stdout: it costs no points) and burns CPU for the rest of the run.
+        Submission("hostile-printing-thread", "hostile", {NOTEBOOK: _with_prefix("identity_block", PRINTING_THREAD)},
+                   full, message=r"cell identity_block, line \d: a background thread \(Thread-\d+ \(_chatter\)\) was "
+                                 r"still running after the cell"),
+        # An import hook and tracing hooks installed from a cell.
+        Submission("hostile-import-and-trace-hooks", "hostile", {NOTEBOOK: _with_prefix("identity_block", HOOKS)},
+                   full, message=r"(?=.*cell identity_block, line 3: adds an import hook to sys.meta_path)"
+                                 r"(?=.*line 9: calls sys.settrace)(?=.*threading.settrace hook active)"),
         # Files that are not this assignment's notebook.
         Submission("broken-corrupted-json", "hostile", {NOTEBOOK: RELEASE.read_bytes()[:5000]}, None,
                    status="unreadable", message=r"not a readable notebook"),

@@ -1,0 +1,172 @@
+"""The grading kernel's sandbox on its own (a command, not a notebook: fast) and the hostile cases of the graded
+class that concern it: an allow-list root, nothing outliving the kernel, flags from the kernel's watch."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader import course, execute, sandbox, watch
+from tests.corpus import hostile
+from tests.corpus.grading import ASSIGNMENT
+
+ALLOW_LIST = execute.confinement().startswith("bwrap")
+needs_bwrap = pytest.mark.skipif(not ALLOW_LIST, reason="bubblewrap does not work here (the deny-list sandbox runs)")
+
+LOOK_AROUND = """import json, os, sys
+def listing(path):
+    try:
+        return sorted(os.listdir(path))
+    except OSError as e:
+        return type(e).__name__
+out = {p: listing(p) for p in sys.argv[1:]}
+out['uid'] = os.getuid()
+try:
+    open('/usr/planted', 'w')
+    out['wrote_usr'] = True
+except OSError:
+    out['wrote_usr'] = False
+with open('from-inside.txt', 'w') as f:
+    f.write('scratch is writable')
+print(json.dumps(out))
+"""
+
+
+def _in_sandbox(tmp_path: Path, code: str, *args: str, timeout: int = 60) -> subprocess.CompletedProcess:
+    """`code` run the way a grading kernel is started: grader.sandbox in an allow-list root, in scratch/."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir(exist_ok=True)
+    argv = [sys.executable, "-m", "grader.sandbox", "--report", str(tmp_path / "end.json"), "--no-network",
+            "--confine=bwrap", *(f"--allow={p}" for p in execute.allowed()), "--max-processes=64", "--",
+            sys.executable, "-c", code, *args]
+    env = {**os.environ, "PYTHONPATH": str(course.ROOT)}
+    return subprocess.run(argv, cwd=scratch, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@needs_bwrap
+def test_a_kernel_sees_only_its_allow_list(tmp_path):
+    elsewhere = course.ROOT.parent if os.access(course.ROOT.parent, os.W_OK) else Path.home()
+    copy = Path(elsewhere) / f".sandbox-test-copy-{os.getpid()}"
+    (copy / "solutions").mkdir(parents=True)
+    try:
+        looked = ["/", str(course.ROOT), str(course.ROOT / "grader"), str(copy), str(Path.home()), "/tmp", "/etc"]
+        done = _in_sandbox(tmp_path, LOOK_AROUND, *looked)
+    finally:
+        (copy / "solutions").rmdir()
+        copy.rmdir()
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.splitlines()[-1])
+    top = set(seen["/"])
+    assert top <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr", "var",
+                   *(Path(p).parts[1] for p in [*sandbox._runtime_paths(), *execute.allowed()])}, top
+    assert not top & {"srv", "mnt", "opt", "home", "media"} - {Path(p).parts[1] for p in sandbox._runtime_paths()}
+    assert set(seen[str(course.ROOT)]) <= {".venv", "datasets", "grader", "resnet_course"}, seen[str(course.ROOT)]
+    assert set(seen[str(course.ROOT / "grader")]) == execute.KERNEL_SIDE
+    assert seen[str(copy)] == "FileNotFoundError"  # another copy of the course, next to this checkout
+    assert seen[str(Path.home())] in ("FileNotFoundError", [".pyenv"], [".local"], [".pyenv", ".local"])
+    assert set(seen["/tmp"]) <= {"home", *(Path(p).parts[2] for p in [tmp_path] if str(p).startswith("/tmp/"))}
+    assert set(seen["/etc"]) <= {*sandbox.ETC, "passwd", "group"}
+    assert not seen["wrote_usr"]
+    assert (tmp_path / "scratch" / "from-inside.txt").read_text() == "scratch is writable"
+    assert seen["uid"] == sandbox.INSIDE_UID
+
+
+@needs_bwrap
+def test_nothing_a_sandboxed_command_starts_outlives_it(tmp_path):
+    """A double-forked child in its own session, ignoring SIGTERM and SIGHUP, dies with the command."""
+    code = """import os, signal, subprocess, sys, time
+if os.fork() == 0:
+    os.setsid()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if os.fork() == 0:
+        os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(60)', 'sandbox-test-outliver'])
+    os._exit(0)
+time.sleep(1)
+"""
+    done = _in_sandbox(tmp_path, code)
+    assert done.returncode == 0, done.stderr[-2000:]
+    import psutil
+
+    left = []
+    for process in psutil.process_iter():
+        try:
+            left += [process.pid] if "sandbox-test-outliver" in process.cmdline() else []
+        except psutil.Error:
+            pass
+    assert not left
+
+
+def test_after_the_kernel_its_folders_hold_no_links_or_pipes(tmp_path):
+    folder = tmp_path / "autograded"
+    folder.mkdir()
+    (folder / "Residual_Networks.ipynb").symlink_to(tmp_path / "outside.txt")
+    os.mkfifo(folder / "pipe")
+    (folder / "kept.txt").write_text("mine")
+    execute._after_kernel([folder])
+    assert sorted(p.name for p in folder.iterdir()) == ["kept.txt"]
+    assert not (tmp_path / "outside.txt").exists()
+
+
+def test_watch_notes_become_flags_and_forged_ones_are_said(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", execution_count=1),
+                                         nbformat.v4.new_code_cell("y = 2", execution_count=2)])
+    nb.cells[1].metadata["nbgrader"] = {"grade_id": "identity_block"}
+    (tmp_path / watch.NOTES).write_text(json.dumps([{"count": 2, "line": 3, "kind": "thread", "what": "a thread"}]))
+    assert execute.watch_flags(nb, tmp_path, [(0, "1 process(es) still running")]) == [
+        "cell identity_block, line 3: a thread", "cell #1: 1 process(es) still running"]
+    (tmp_path / watch.NOTES).write_text('{"forged": ')
+    assert "unreadable" in execute.watch_flags(nb, tmp_path)[0]
+    (tmp_path / watch.NOTES).write_text('[{"forged": 1}]')
+    assert execute.watch_flags(nb, tmp_path) == ["the kernel's watch notes were altered"]
+
+
+def test_the_watch_names_cell_and_line(tmp_path):
+    """grader.watch in an IPython shell (no kernel): what a cell leaves behind, with its execution count and line."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        noted = watch.Watch(shell, str(tmp_path))
+        sys.addaudithook(noted.audit)
+        shell.events.register("post_run_cell", noted.after_cell)
+        shell.run_cell("import threading, time, sys\nstop = threading.Event()\n"
+                       "threading.Thread(target=stop.wait, daemon=True).start()\n"
+                       "class Finder:\n    def find_spec(self, *a):\n        return None\n"
+                       "sys.meta_path.append(Finder())\ntry:\n    open('/nowhere-at-all/answers.txt')\n"
+                       "except OSError:\n    pass", store_history=True)
+        shell.run_cell("stop.set(); sys.meta_path.pop()", store_history=True)
+    finally:
+        noted.busy = True  # (an audit hook cannot be removed: this one now ignores everything)
+        shell.events.unregister("post_run_cell", noted.after_cell)
+        InteractiveShell.clear_instance()
+    kinds = {(n["kind"], n["line"]) for n in json.loads((tmp_path / watch.NOTES).read_text())}
+    assert kinds == {("import hook", 5), ("denied read", 9)}  # (stop.wait is a library's code: no thread note)
+
+
+# --- the graded class's cases (graded once per session: conftest.graded_class) ---------------------------------
+
+
+@pytest.mark.skipif(execute.confinement() == "limits", reason="the case is left out where kernels are not confined")
+def test_a_process_that_outlives_its_kernel_forges_nothing(graded_class):
+    student = "hostile-outlives-kernel"
+    rec = graded_class.record(student)
+    assert rec["status"] == "graded" and not rec["messages"], rec
+    graded = graded_class.root / "autograded" / student / ASSIGNMENT / "Residual_Networks.ipynb"
+    nb = nbformat.read(graded, as_version=4)  # a notebook, not the forger's bytes
+    assert any(c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "identity_block" for c in nb.cells)
+    status = json.loads((graded_class.root / "grading" / ASSIGNMENT / f"{student}.json").read_text())
+    assert "forged" not in status and status["status"] == "graded"
+    if ALLOW_LIST:  # (elsewhere a kernel of the run killed midway can leave one behind)
+        assert not graded_class.survivors
+
+
+@needs_bwrap
+def test_the_other_copy_of_the_course_is_out_of_sight(graded_class):
+    assert not hostile.COURSE_COPY.exists()  # removed after grading
+    rec = graded_class.record("hostile-find-course-copy")
+    assert not any(rec["scores"]["Residual_Networks"].values())
