@@ -81,6 +81,7 @@ def main(argv: list[str]) -> int:
     elif command == "check":
         args = [python, str(ROOT / "kit.py"), CHECK_IN_VENV, *rest]
     elif command == "test":
+        ensure_chromium()
         args = [python, "-m", "pytest", *rest]
     else:
         args = [python, "-m", "grader", *rest]
@@ -105,6 +106,31 @@ def ensure_bubblewrap() -> None:
         subprocess.run(["apt-get", "update", "-q"], **quiet)
         if subprocess.run(install, **quiet).returncode != 0:
             print("Could not install bubblewrap: grading kernels fall back to hiding paths (see README).", flush=True)
+
+
+CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")  # Debian's and Ubuntu's package
+
+
+def find_chromium() -> str | None:
+    return next((p for p in CHROMIUM if Path(p).exists()), None) or shutil.which("chromium")
+
+
+def ensure_chromium() -> str | None:
+    """The browser tests drive the system's Chromium (never a downloaded one): install Debian's package when
+    it is missing and apt can be used (as root); otherwise those tests skip and say why."""
+    found = find_chromium()
+    if found or getattr(os, "geteuid", lambda: 1)() != 0 or not shutil.which("apt-get"):
+        return found
+    print("Installing Chromium for the browser tests (apt-get install chromium) ...", flush=True)
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.STDOUT,
+             "env": dict(os.environ, DEBIAN_FRONTEND="noninteractive")}
+    installed = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"], **quiet)
+    if installed.returncode != 0:  # a fresh image has no package lists yet
+        subprocess.run(["apt-get", "update", "-q"], **quiet)
+        installed = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"], **quiet)
+    if installed.returncode != 0:
+        print("Could not install Chromium with apt-get: the browser tests will be skipped.", flush=True)
+    return find_chromium()
 
 
 def lab_command(python, rest: list[str]) -> list:

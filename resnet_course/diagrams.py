@@ -79,7 +79,8 @@ def draw_stages():
     import matplotlib.pyplot as plt
 
     boxes = [
-        ("input\n64x64x3", "io"), ("ZeroPad 3\nConv 7x7/2\nBN, ReLU\n32x32x64", "conv"), ("MaxPool\n3x3/2\n15x15x64", "pool"),
+        ("input\n64x64x3", "io"), ("ZeroPad 3\nConv 7x7/2\nBN, ReLU\n32x32x64", "conv"),
+        ("MaxPool\n3x3/2\n15x15x64", "pool"),
         ("stage 2\nconv s=1 + 2 id\n15x15x256", "conv"), ("stage 3\nconv s=2 + 3 id\n8x8x512", "conv"),
         ("stage 4\nconv s=2 + 5 id\n4x4x1024", "conv"), ("stage 5\nconv s=2 + 2 id\n2x2x2048", "conv"),
         ("AvgPool 2x2\nFlatten\n2048", "pool"), ("Dense 6\nsoftmax", "dense"),

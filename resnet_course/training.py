@@ -94,8 +94,8 @@ def train(model, signs: Signs, recipe: Recipe | None = None, verbose: int | str 
     if recipe.keep_best and not grading():
         callbacks.append(keras.callbacks.EarlyStopping("val_loss", patience=epochs, restore_best_weights=True))
     if verbose:
-        print(f"Training on {len(x)} images for {epochs} epoch{'s' * (epochs != 1)}, validating on {len(signs.x_val)} after each.",
-              flush=True)
+        print(f"Training on {len(x)} images for {epochs} epoch{'s' * (epochs != 1)}, "
+              f"validating on {len(signs.x_val)} after each.", flush=True)
         callbacks.insert(0, announce_first_step())
     return model.fit(train_data, validation_data=val_data, epochs=epochs, verbose=verbose, callbacks=callbacks)
 
