@@ -170,7 +170,7 @@ SANDBOX_ENV = "RESNET_COURSE_SANDBOX"  # "paths": do without bubblewrap (the den
 BWRAP_UID_BASE = 1_500_000_000  # bwrap writes its uid map as a signed int: stay below 2**31
 INSIDE_UID = 1000  # the kernel's user id as it sees it ("student")
 SYSTEM = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin")  # the system's programs and libraries
-ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf")
+ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "fonts")
 HOME = "/tmp/home"
 
 
@@ -222,7 +222,7 @@ def bwrap_argv(command: list[str], ro: list[str], rw: list[str], tmp_mb: int, ne
     folder) read-write, `ro`, the Python runtime and the system's libraries read-only, `files` (path inside:
     bytes) as read-only files; and the pipe ends it reads them from."""
     argv = [bwrap_path(), "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            *([] if network else ["--unshare-net"]), "--die-with-parent", "--uid", str(INSIDE_UID),
+            *([] if network else ["--unshare-net"]), "--die-with-parent", "--as-pid-1", "--uid", str(INSIDE_UID),
             "--gid", str(INSIDE_UID), "--hostname", "grading"]
     for path in SYSTEM:
         if os.path.islink(path):  # merged /usr: /lib -> usr/lib
@@ -252,7 +252,8 @@ def bwrap_argv(command: list[str], ro: list[str], rw: list[str], tmp_mb: int, ne
     argv += ["--dir", HOME, "--chdir", rw[0] if rw else HOME,
              "--setenv", "HOME", HOME, "--setenv", "USER", "student", "--setenv", "LOGNAME", "student",
              "--setenv", "TMPDIR", "/tmp",
-             # ipykernel would take its parent (bwrap's init, pid 1) for init and quit; --die-with-parent does it
+             # ipykernel would take its parent (outside the pid namespace: 0) for gone and quit; --die-with-parent
+             # does it. (--as-pid-1: bwrap waits for the kernel itself, so its CPU time and memory reach the report.)
              "--unsetenv", "JPY_PARENT_PID", "--", *command]
     return argv, fds
 

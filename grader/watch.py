@@ -129,7 +129,7 @@ class Watch:
 
     # -- after each cell ----------------------------------------------------------------------------------
     def _processes(self) -> list[int]:
-        """Processes started from this kernel: in its own pid namespace every other one but its init;
+        """Processes started from this kernel: in its own pid namespace (pid 1 under bwrap) every other one;
         elsewhere its descendants."""
         me = os.getpid()
         if me <= 2:
