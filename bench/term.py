@@ -46,7 +46,8 @@ def zip_of(entries: dict[str, tuple[bytes, tuple]]) -> bytes:
 
 
 def grader(root: Path, *argv: str) -> str:
-    command = [sys.executable, "-m", "grader", "--course", str(root), *argv]
+    installed = Path(sys.executable).with_name("resnet-grader")  # (the console command, where installed)
+    command = [*([installed] if installed.exists() else [sys.executable, "-m", "grader"]), "--course", str(root), *argv]
     print(f"$ resnet-grader --course COURSE {' '.join(argv)}", flush=True)
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     text = (done.stdout + done.stderr).strip()
