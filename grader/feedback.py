@@ -125,17 +125,22 @@ def generate(assignment: str, root: Path | None = None, only: list[str] | None =
     api = course.api(root)
     exercises = course.exercises(assignment, root)
     rows = {r["student_id"]: r for r in export.rows(assignment, root)}
-    pages = []
+    pages, failed = [], []
     for student in tqdm(chosen, unit="student", desc="feedback"):
         rec = records[student]
         folder = root / "feedback" / student / assignment
         if rec["status"] == "graded":
-            result = api.generate_feedback(assignment, student, force=True)
-            if not result.get("success"):
-                raise RuntimeError(f"feedback for {student} failed:\n{result.get('error')}")
-            line = late_line(rows.get(student, {}), max_score)
-            for page in sorted(folder.glob("*.html")):
-                record._write_atomically(page, polish(page.read_text(), exercises, line).encode())
+            # One student's damaged graded notebook must not cost the others their pages: go on, say so at the end.
+            try:
+                result = api.generate_feedback(assignment, student, force=True)
+                if not result.get("success"):
+                    raise RuntimeError((str(result.get("error") or "").strip().splitlines() or ["nbgrader failed"])[-1])
+                line = late_line(rows.get(student, {}), max_score)
+                for page in sorted(folder.glob("*.html")):
+                    record._write_atomically(page, polish(page.read_text(), exercises, line).encode())
+            except Exception as e:  # noqa: BLE001
+                failed.append(f"{student} ({str(e)[:200]})")
+                continue
         else:
             folder.mkdir(parents=True, exist_ok=True)
             for notebook in notebooks:
@@ -144,4 +149,6 @@ def generate(assignment: str, root: Path | None = None, only: list[str] | None =
                     status=html.escape(STATUSES.get(rec["status"], rec["status"])),
                     message=html.escape(rec["message"]), max_score=max_score))
         pages += sorted(folder.glob("*.html"))
+    if failed:
+        raise RuntimeError(f"feedback written for everyone but {len(failed)} student(s): {'; '.join(failed)}")
     return pages

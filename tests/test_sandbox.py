@@ -170,3 +170,31 @@ def test_the_other_copy_of_the_course_is_out_of_sight(graded_class):
     assert not hostile.COURSE_COPY.exists()  # removed after grading
     rec = graded_class.record("hostile-find-course-copy")
     assert not any(rec["scores"]["Residual_Networks"].values())
+
+
+
+def test_a_damaged_graded_notebook_costs_only_its_student_the_feedback(tmp_path, monkeypatch):
+    """feedback.generate goes on past a student whose page nbgrader cannot make, and says who at the end."""
+    from grader import export, feedback, record
+
+    class Api:
+        def generate_feedback(self, assignment, student, force=True):
+            if student == "damaged":
+                return {"success": False, "error": "Traceback ...\nKeyError: 'grade_id'"}
+            page = tmp_path / "feedback" / student / assignment / "Residual_Networks.html"
+            page.parent.mkdir(parents=True)
+            page.write_text("<html><body>feedback</body></html>")
+            return {"success": True}
+
+    graded = {"status": "graded", "message": ""}
+    monkeypatch.setattr(record, "load", lambda root, assignment: dict.fromkeys(["alice", "damaged", "zoe"], graded))
+    monkeypatch.setattr(export, "rows", lambda assignment, root: [])
+    monkeypatch.setattr(course, "api", lambda root: Api())
+    for name in ("cell_points", "exercises"):
+        real = getattr(course, name)
+        monkeypatch.setattr(course, name, lambda assignment, root=None, real=real: real(assignment))
+    (tmp_path / "solutions" / ASSIGNMENT).mkdir(parents=True)
+    with pytest.raises(RuntimeError, match=r"everyone but 1 student\(s\): damaged \(KeyError: 'grade_id'\)"):
+        feedback.generate(ASSIGNMENT, tmp_path)
+    for student in ("alice", "zoe"):
+        assert (tmp_path / "feedback" / student / ASSIGNMENT / "Residual_Networks.html").is_file(), student
