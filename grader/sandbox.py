@@ -296,6 +296,9 @@ def confine_bwrap(allow: list[str], keep: list[str], command: list[str], tmp_mb:
     argv, _ = bwrap_argv(command, allow, rw, tmp_mb, network, files)
     if os.geteuid() == 0:
         _prepare_as_root(allow, rw, BWRAP_UID_BASE + os.getpid())
+    # Interrupts go to the whole process group: bwrap must survive them (the kernel would die with it); the
+    # kernel installs its own handler while a cell runs.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     return argv
 
 
