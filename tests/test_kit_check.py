@@ -162,3 +162,21 @@ def test_the_lab_kit_starts_serves_validate_but_not_the_formgrader(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("root", [True, False], ids=["root-with-apt", "not-root"])
+def test_kit_test_installs_chromium_with_apt_only_where_it_is_missing_and_apt_can_be_used(monkeypatch, root):
+    kit = load_kit()
+    ran = []
+    monkeypatch.setattr(kit, "find_chromium", lambda: None)
+    monkeypatch.setattr(kit.os, "geteuid", lambda: 0 if root else 1000)
+    monkeypatch.setattr(kit.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(kit.subprocess, "run", lambda args, **kw: ran.append(args) or subprocess.CompletedProcess(args, 0))
+    assert kit.ensure_chromium() is None  # find_chromium still finds none here
+    if root:
+        assert ran == [["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]]
+    else:
+        assert ran == []
+    ran.clear()
+    monkeypatch.setattr(kit, "find_chromium", lambda: "/usr/bin/chromium")
+    assert kit.ensure_chromium() == "/usr/bin/chromium" and ran == []
