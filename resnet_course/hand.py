@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 FINGERS = ("index", "middle", "ring", "little")
-# Where each finger leaves the palm (its knuckle), and the lengths and radii of its three phalanges.
+# Where each finger leaves the palm (its knuckle), and the lengths and radii of its three phalanges (a finger
+# is about 0.8 of the palm's length: the palm's skin reaches past the knuckles to the web between fingers).
 KNUCKLES = {"index": (2.75, 8.5), "middle": (0.9, 8.9), "ring": (-0.95, 8.6), "little": (-2.7, 7.9)}
-LENGTHS = {"index": (4.0, 2.3, 1.85), "middle": (4.35, 2.65, 1.95), "ring": (4.05, 2.5, 1.85),
-           "little": (3.25, 1.85, 1.65)}
+LENGTHS = {"index": (3.6, 2.1, 1.7), "middle": (3.9, 2.4, 1.8), "ring": (3.65, 2.25, 1.7),
+           "little": (2.95, 1.7, 1.5)}
 RADII = {"index": (1.0, 0.92, 0.84), "middle": (1.03, 0.95, 0.86), "ring": (0.96, 0.88, 0.8),
          "little": (0.85, 0.77, 0.7)}
 THUMB_BASE = np.array([2.6, 1.4, 0.2])
@@ -98,7 +99,7 @@ def _unit(v) -> np.ndarray:
 def pose(label: int, rng: np.random.Generator) -> Pose:
     """Joint angles for a sign, varied the way people vary when they show it."""
     raised = set(RAISED[label])
-    spread_scale = {5: 1.7, 4: 1.3, 3: 1.1, 2: 1.0, 1: 1.0, 0: 0.4}[label]
+    spread_scale = {5: 1.7, 4: 1.6, 3: 1.4, 2: 1.0, 1: 1.0, 0: 0.4}[label]
     base_spread = {"index": 0.16, "middle": 0.0, "ring": -0.14, "little": -0.32}
     spread, flex = {}, {}
     for name in FINGERS:
@@ -124,7 +125,7 @@ def pose(label: int, rng: np.random.Generator) -> Pose:
         thumb = "across"
     elif label == 0:
         thumb = "o"
-    elif label == 3 and rng.random() < 0.5:  # the other common "three": thumb, index, middle
+    elif label == 3 and rng.random() < 0.75:  # the other common "three": thumb, index, middle
         thumb = "out"
         flex["ring"] = (rng.uniform(1.2, 1.6), rng.uniform(1.45, 1.85), rng.uniform(0.6, 1.1))
         spread["ring"] *= 0.3
@@ -186,6 +187,10 @@ def build(p: Pose) -> Primitives:
     prim.ellipsoid((2.3 * w, 2.5, 0.35), (1.9 * w, 2.5, 1.25 * w), angle_z=-0.4)
     prim.ellipsoid((-2.4 * w, 2.9, 0.15), (1.6 * w, 2.6, 1.1 * w), angle_z=0.15)
     prim.ellipsoid((0.0, 0.3, -0.1), (2.8 * w, 1.8, 1.55 * w))
+    # A palm is widest at its knuckles, not an oval: a bar of flesh across the finger bases (the web between
+    # them) and one across the middle of the palm.
+    prim.capsule((-2.55 * w, 8.0 * p.length, -0.15), (2.6 * w, 8.2 * p.length, -0.15), 1.2 * w)
+    prim.capsule((-2.6 * w, 5.6 * p.length, -0.2), (2.7 * w, 5.4 * p.length, -0.2), 1.25 * w)
 
     joints = {}
     for k, name in enumerate(FINGERS):
