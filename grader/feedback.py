@@ -17,7 +17,7 @@ import io
 import re
 from pathlib import Path
 
-from . import course, export, record
+from . import course, export, late, record
 
 WRAP_CSS = """<style>
 pre, div.output_text pre, div.output_subarea pre { white-space: pre-wrap; overflow-wrap: anywhere; }
@@ -94,7 +94,7 @@ def polish(page: str, exercises: dict[str, list[str]], late_line: str = "") -> s
 def late_line(row: dict, max_score: float) -> str:
     if row.get("late") != "yes":
         return ""
-    when = f"submitted {row['submitted_at']}" if row.get("submitted_at") else "submitted"
+    when = f"submitted {late.show_time(row['submitted_at'])}" if row.get("submitted_at") else "submitted"
     if not row.get("late_days"):
         return f"Late ({when}, marked late by the course's LMS)."
     cost = f": -{row['penalty']} point(s), final score {row['final']} / {max_score:g}" if row.get("penalty") not in \

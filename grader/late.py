@@ -100,3 +100,13 @@ def assess(policy: Policy | None, submitted_at: str | None, lms_late: bool, max_
     percent = min(policy.cap, policy.per_day * days)
     penalty = round(min(raw or 0.0, max_points * percent / 100), 2)
     return Lateness(True, days, penalty)
+
+
+def show_time(iso: str | None) -> str:
+    """2026-11-21 20:00 UTC (text that sorts in time order within one zone)."""
+    try:
+        when = datetime.fromisoformat(iso or "")
+    except ValueError:
+        return iso or ""
+    zone = when.strftime("%z")
+    return when.strftime("%Y-%m-%d %H:%M ") + ("UTC" if zone in ("", "+0000") else f"UTC{zone[:3]}:{zone[3:]}")

@@ -129,13 +129,14 @@ def build(assignment: str, out_dir: Path, root: Path | None = None) -> Path:
             who.setdefault(text, []).append(student)
     checks = [c for cells in course.exercises(assignment, root).values() for c in cells]
     everyone = [[r["student_id"], r["status"], r["total"], r["late"] or "no", r["late_days"], r["penalty"], r["final"],
-                 _when(r["submitted_at"]), r["lms_user_id"], export.lost_points(r, checks)] for r in table]
+                 late.show_time(r["submitted_at"]), r["lms_user_id"], export.lost_points(r, checks)] for r in table]
     collected = []
     for r in table:
         meta = collect.metadata(root, assignment, r["student_id"])
         if r["late"] == "yes":
             days = f"{r['late_days']} day(s) late, -{r['penalty'] or 0} point(s); " if r["late_days"] else ""
-            collected.append([r["student_id"], f"late: {days}submitted {r['submitted_at'] or '(time unknown)'}",
+            when = late.show_time(r["submitted_at"]) or "(time unknown)"
+            collected.append([r["student_id"], f"late: {days}submitted {when}",
                               ", ".join(meta.get("files", {}).values())])
         if meta.get("not_kept"):
             collected.append([r["student_id"], "older copies, not graded (the newest is)", ", ".join(meta["not_kept"])])
@@ -189,15 +190,3 @@ def build(assignment: str, out_dir: Path, root: Path | None = None) -> Path:
     page = out_dir / "report.html"
     record._write_atomically(page, "\n".join(parts).encode())
     return page
-
-
-def _when(iso: str) -> str:
-    """2026-11-21 20:00 UTC (sorts as text in time order within one zone)."""
-    from datetime import datetime
-
-    try:
-        when = datetime.fromisoformat(iso)
-    except (TypeError, ValueError):
-        return iso or ""
-    zone = when.strftime("%z")
-    return when.strftime("%Y-%m-%d %H:%M ") + ("UTC" if zone in ("", "+0000") else f"UTC{zone[:3]}:{zone[3:]}")

@@ -227,6 +227,8 @@ def test_late_policy_days_grace_cap_and_floor():
     extension = late.assess(policy, "2026-11-21T20:00:00+00:00", True, 30, 30)
     assert not extension.late and "marked it late" in extension.note
     assert late.assess(None, None, True, 30, 30).late  # no policy: the LMS's marker, no penalty
+    assert late.show_time("2026-11-22T00:20:00+00:00") == "2026-11-22 00:20 UTC"
+    assert late.show_time("2026-11-21T18:30:00-08:00") == "2026-11-21 18:30 UTC-08:00"
 
 
 def test_export_applies_the_policy_and_writes_moodle_worksheet(tmp_path):
