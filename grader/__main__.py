@@ -28,7 +28,7 @@ from pathlib import Path
 from . import course
 from .executors import Problem  # something to do first (collect before autograde, a cluster): one line, exit 1
 
-PROG = "python -m grader"
+DEFAULT_PROG = PROG = "python -m grader"
 # Dask's protocols; an address without one is TCP (as Dask reads it).
 SCHEDULER = re.compile(r"(?:(?P<scheme>tcp|tls|ws|wss|ucx)://)?"
                        r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})")
@@ -377,8 +377,7 @@ def _first_line(error: BaseException) -> str:
 
 def main(argv=None, prog: str | None = None) -> int:
     global PROG
-    if prog:  # (the console command resnet-grader: its hints name it)
-        PROG = prog
+    PROG = prog or DEFAULT_PROG  # (the console command resnet-grader: its hints name it)
     top = parser()
     args, extra = top.parse_known_args(argv)
     # Student names after an option (autograde resnet50 --force alice) are students too: argparse alone
