@@ -8,6 +8,7 @@ matrix, and a summary table at the end.
     python bench/real_transfer.py ../shared/real_signs_dev/val_signs              # ResNet50, seeds 0 1 2
     python bench/real_transfer.py PHOTOS --model small --seeds 0                  # a quick look
     python bench/real_transfer.py PHOTOS --data /tmp/my_render                    # another rendered set
+    python bench/real_transfer.py PHOTOS --grid bench/out/shipped_vs_real.png --seeds   # the picture only
 
 PHOTOS is a folder of photos named N_*.jpg (N = raised fingers) or sorted into subfolders 0/ .. 5/. The
 real photos are only ever measured on: nothing is trained, tuned or selected on them.
@@ -90,13 +91,29 @@ def print_result(r: dict) -> None:
     sys.stdout.flush()
 
 
+def side_by_side(real: tuple, signs: data.Signs, out: Path, per_class: int = 8) -> Path:
+    from PIL import Image
+
+    def strip(x, y, label):
+        picked = list(x[y == label][:per_class])
+        picked += [np.full_like(x[0], 255)] * (per_class - len(picked))
+        return np.concatenate(picked, 1)
+
+    gap = np.full((64, 16, 3), 255, np.uint8)
+    rows = [np.concatenate([strip(*real, c), gap, strip(signs.x_train, signs.y_train, c)], 1) for c in range(6)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(rows, 0)).save(out)
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("photos", type=Path, help="folder of real photos (N_*.jpg or subfolders 0/ .. 5/)")
     parser.add_argument("--data", default=None, help="training data source (default: the shipped set)")
     parser.add_argument("--model", choices=("resnet50", "small"), default="resnet50")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2], help="none: only --grid")
     parser.add_argument("--epochs", type=int, default=None, help="default: the notebook's recipe")
+    parser.add_argument("--grid", type=Path, help="also save a PNG: 8 real photos per class beside 8 training images")
     args = parser.parse_args(argv)
     if not args.photos.is_dir():
         print(f"{args.photos} is not a folder of photos (real SIGNS-style photos named N_*.jpg).", file=sys.stderr)
@@ -105,6 +122,10 @@ def main(argv=None) -> int:
     real = data.load_photo_folder(args.photos)
     print(f"training data: {signs}; real photos: {len(real[1])} from {args.photos} "
           f"(per class {np.bincount(real[1], minlength=6).tolist()})", flush=True)
+    if args.grid:
+        print(f"wrote {side_by_side(real, signs, args.grid)} (left: real photos, right: training images; a row a class)")
+    if not args.seeds:
+        return 0
     results = []
     for seed in args.seeds:
         results.append(measure(args.model, signs, real, seed, args.epochs))
