@@ -13,7 +13,7 @@ Canvas's own columns (Student, ID = the Canvas user id, SIS User ID, SIS Login I
 Possible" row and one column for the assignment; students collected from Moodle into a Moodle grading
 worksheet (write_moodle: Identifier "Participant <id>", Full name, Grade, Maximum Grade, Feedback comments, ...)
 for the assignment's "Upload grading worksheet". Both carry the final score. Files are written whole or not
-at all.
+at all. `write` also puts the due date and each penalty into nbgrader's gradebook (grader.late).
 """
 
 from __future__ import annotations
@@ -126,7 +126,14 @@ def _write_csv(out: Path, header: list[str], table: list, dicts: bool = True) ->
 
 
 def write(assignment: str, out: Path, root: Path | None = None) -> Path:
-    return _write_csv(out, columns(assignment, root), rows(assignment, root))
+    from nbgrader.api import Gradebook
+
+    table = rows(assignment, root)
+    if record.load(root or course.ROOT, assignment):  # (no gradebook to write before the first grading)
+        with Gradebook(course.load_config(root).CourseDirectory.db_url) as gb:
+            late.write_to_gradebook(gb, assignment, late.load(root or course.ROOT, assignment),
+                                    {r["student_id"]: float(r["penalty"]) for r in table if r["penalty"] != ""})
+    return _write_csv(out, columns(assignment, root), table)
 
 
 def final_score(row: dict) -> str:

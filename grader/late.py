@@ -7,9 +7,11 @@ set with `python -m grader deadline resnet50 --due 2026-11-21T23:59 --grace 15 -
 A submission later than due + grace is late by whole days counted from the due date (a minute past the grace
 is one day). Its penalty is per_day percent of the assignment's points for each day late, at most cap
 percent, never below zero points. Submission times are the ones collect recorded (submission.json's
-submitted_at: the LMS's own time where it gives one, else the file's time in the download). Grades in the
+submitted_at: the LMS's own time where it gives one, else the file's time in the download). Scores in the
 gradebook stay raw: the penalty is applied in export (total, penalty, final), feedback and report, so a
-changed policy needs no re-grading.
+changed policy needs no re-grading; export also writes the due date and each penalty into nbgrader's own
+fields (the assignment's duedate, each submitted notebook's late_submission_penalty), where formgrader and
+`nbgrader export` show them.
 """
 
 from __future__ import annotations
@@ -110,3 +112,22 @@ def show_time(iso: str | None) -> str:
         return iso or ""
     zone = when.strftime("%z")
     return when.strftime("%Y-%m-%d %H:%M ") + ("UTC" if zone in ("", "+0000") else f"UTC{zone[:3]}:{zone[3:]}")
+
+
+def write_to_gradebook(gb, assignment: str, policy: Policy | None, penalties: dict[str, float]) -> None:
+    """nbgrader's own late fields, from the policy: the due date (naive UTC, as nbgrader keeps it) and each
+    student's penalty, spread over their notebooks in order, none below zero points."""
+    from nbgrader.api import MissingEntry
+
+    gb.find_assignment(assignment).duedate = (
+        parse_time(policy.due).astimezone(timezone.utc).replace(tzinfo=None) if policy else None)
+    for student, penalty in penalties.items():
+        try:
+            notebooks = sorted(gb.find_submission(assignment, student).notebooks, key=lambda nb: nb.name)
+        except MissingEntry:
+            continue
+        left = penalty
+        for nb in notebooks:
+            nb.late_submission_penalty = take = min(left, max(nb.score or 0.0, 0.0)) if left else None
+            left -= take or 0.0
+    gb.db.commit()

@@ -398,6 +398,20 @@ def test_export_takes_the_late_penalty_off(late_class):
     assert [r[-1] for r in canvas] == [rows[s]["final"] for s in ("alice", "bob", "carol")]  # the LMS gets the final
 
 
+def test_export_writes_the_due_date_and_penalties_into_nbgraders_gradebook(late_class, tmp_path):
+    from nbgrader.api import Gradebook
+
+    from grader import export
+
+    export.write(ASSIGNMENT, tmp_path / "grades.csv", late_class)
+    full = sum(course.cell_points(ASSIGNMENT).values())
+    with Gradebook(course.load_config(late_class).CourseDirectory.db_url) as gb:
+        assert str(gb.find_assignment(ASSIGNMENT).duedate) == "2026-11-21 23:59:00"
+        penalty = {s: gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, s).late_submission_penalty
+                   for s in ("alice", "bob")}
+    assert penalty["alice"] is None and penalty["bob"] == pytest.approx(full * 0.2)
+
+
 def test_feedback_names_checks_draws_math_offline_wraps_and_says_late(late_class):
     from grader import feedback
 
