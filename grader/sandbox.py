@@ -509,6 +509,8 @@ def main(argv=None) -> int:
     uid = base + child if args.confine and os.geteuid() == 0 else None
     status, bomb = _wait(child, uid, (args.max_processes or 0) // 4)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if args.confine == "bwrap" and os.WIFEXITED(status) and 128 < os.WEXITSTATUS(status) < 128 + signal.NSIG:
+        status = os.WEXITSTATUS(status) - 128  # bwrap exits 128 + N for a kernel killed by signal N
     end = describe(status) | {"cpu_s": usage.ru_utime + usage.ru_stime, "max_rss_mb": usage.ru_maxrss / 1024}
     if bomb:
         end["processes"] = bomb
