@@ -254,7 +254,9 @@ def bwrap_argv(command: list[str], ro: list[str], rw: list[str], tmp_mb: int, ne
              "--setenv", "TMPDIR", "/tmp",
              # ipykernel would take its parent (outside the pid namespace: 0) for gone and quit; --die-with-parent
              # does it. (--as-pid-1: bwrap waits for the kernel itself, so its CPU time and memory reach the report.)
-             "--unsetenv", "JPY_PARENT_PID", "--", *command]
+             "--unsetenv", "JPY_PARENT_PID",
+             "--remount-ro", "/",  # the root's own folders (made for the mounts above) take no new files
+             "--", *command]
     return argv, fds
 
 
