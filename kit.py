@@ -50,8 +50,18 @@ def ensure_installed(extra: str) -> Path:
     stamp = VENV / f".kit-installed{extra or '[base]'}"
     if not stamp.exists() or stamp.read_text() != digest:
         print(f"Installing the course kit{extra} into .venv (first time: a few minutes) ...", flush=True)
-        subprocess.run([python, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
-        subprocess.run([python, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}{extra}"], check=True)
+        # pip's and setuptools' chatter (an editable install's warning box, index notices) goes to a log
+        # file; a learner sees it only when the install fails.
+        log = VENV / "kit-install.log"
+        with open(log, "w") as out:
+            for step in (["--upgrade", "pip"], ["-e", f"{ROOT}{extra}"]):
+                done = subprocess.run([python, "-m", "pip", "install", "--quiet", *step], stdout=out,
+                                      stderr=subprocess.STDOUT)
+                if done.returncode != 0:
+                    out.close()
+                    tail = log.read_text(errors="replace").splitlines()[-25:]
+                    sys.exit("\n".join(tail) + f"\nInstalling failed (pip exited with {done.returncode}); "
+                             f"pip's whole output is in {log}")
         stamp.write_text(digest)
     return python
 
