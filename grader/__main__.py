@@ -254,7 +254,7 @@ def export(args) -> int:
 
     out = Path(args.out or args.course / f"grades-{args.assignment}.csv")
     table = rows(args.assignment, args.course)
-    write(args.assignment, out, args.course)
+    write(args.assignment, out, args.course, table)
     print(f"wrote {out} ({len(table)} student(s); a column per check with why it lost points)")
     canvas, missing = write_canvas(args.assignment, out.with_name(f"{out.stem}-canvas.csv"), args.course,
                                    args.canvas_column, table)

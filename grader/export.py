@@ -125,11 +125,11 @@ def _write_csv(out: Path, header: list[str], table: list, dicts: bool = True) ->
     return out
 
 
-def write(assignment: str, out: Path, root: Path | None = None) -> Path:
+def write(assignment: str, out: Path, root: Path | None = None, table: list[dict] | None = None) -> Path:
     from nbgrader.api import Gradebook
 
-    table = rows(assignment, root)
-    if record.load(root or course.ROOT, assignment):  # (no gradebook to write before the first grading)
+    table = rows(assignment, root) if table is None else table
+    if any(r["status"] != "not_graded" for r in table):  # (no gradebook to write before the first grading)
         with Gradebook(course.load_config(root).CourseDirectory.db_url) as gb:
             late.write_to_gradebook(gb, assignment, late.load(root or course.ROOT, assignment),
                                     {r["student_id"]: float(r["penalty"]) for r in table if r["penalty"] != ""})
