@@ -202,7 +202,7 @@ def check_notebooks(notebooks: list[Path], all_cells: bool = False) -> int:
 
 
 # Files a copy of the notebook's folder leaves out: the grader never sees them either (see the course config).
-NOT_COPIED = (".ipynb_checkpoints", "__pycache__", "*.pyc", "*.keras", "feedback")
+NOT_COPIED = (".ipynb_checkpoints", "__pycache__", "*.pyc", "*.keras", "feedback", "grading")
 
 
 def run_as_autograder(notebook: Path, all_cells: bool):

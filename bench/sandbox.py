@@ -38,21 +38,22 @@ print('course root', sorted(os.listdir(os.path.dirname(os.path.dirname(resnet_co
 
 
 def one_kernel(code: str) -> dict:
-    """In this process: a scratch folder and kernelspec as grader.execute writes them, one kernel, one cell."""
+    """In this process: a scratch folder and kernelspec as grader.kernelspec writes them, one kernel, one cell."""
     from jupyter_client.manager import KernelManager
 
-    from grader import course, execute
+    from grader import course, kernelspec
+    from grader.jobs import Limits
 
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         root = Path(tmp)
         for kept in ("ipc", "evidence", "autograded"):
             (root / kept).mkdir()
         report = root / "kernel-end.json"
-        execute._write_kernelspec(root, report, execute.Limits(), [root / "ipc", root / "evidence"])
+        kernelspec.write_kernelspec(root, report, "resnet50", Limits(), [root / "ipc", root / "evidence"])
         os.environ["JUPYTER_PATH"] = str(root)
         course.kernel_environment()
         start = time.monotonic()
-        km = KernelManager(kernel_name=execute.KERNEL_NAME, transport="ipc", ip=str(root / "ipc" / "kernel"))
+        km = KernelManager(kernel_name=kernelspec.KERNEL_NAME, transport="ipc", ip=str(root / "ipc" / "kernel"))
         km.start_kernel(cwd=str(root / "autograded"))
         kc = km.client()
         kc.start_channels()
@@ -65,7 +66,7 @@ def one_kernel(code: str) -> dict:
         km.shutdown_kernel(now=False)
         end = time.monotonic()
         kernel = json.loads(report.read_text()) if report.exists() else {}
-        return {"mode": execute.confinement(), "start_s": ready - start, "cell_s": ran - ready, "stop_s": end - ran,
+        return {"mode": kernelspec.confinement(), "start_s": ready - start, "cell_s": ran - ready, "stop_s": end - ran,
                 "total_s": end - start, "kernel_cpu_s": kernel.get("cpu_s"), "output": "".join(outputs)}
 
 
@@ -91,10 +92,10 @@ def main(argv=None) -> int:
         return 0
     if args.runs < 1:
         parser.error("--runs must be 1 or more")
-    from grader import execute
+    from grader import kernelspec
 
-    if not execute.confinement().startswith("bwrap"):
-        print(f"bubblewrap does not work here (sandbox mode {execute.confinement()}): nothing to compare")
+    if not kernelspec.confinement().startswith("bwrap"):
+        print(f"bubblewrap does not work here (sandbox mode {kernelspec.confinement()}): nothing to compare")
         return 1
     results: dict[str, list[dict]] = {"bwrap": [], "paths": []}
     run("bwrap", "1 + 1")  # warm the file cache

@@ -122,7 +122,7 @@ def one_size(n: int, feedback_sample: int) -> dict:
             return text
 
         step("collect", "collect", ASSIGNMENT, str(incoming))
-        from grader.execute import Job
+        from grader.jobs import Job
 
         for item in recorded.values():  # (a student's folder holds just the notebook: the same digest)
             by_digest[Job("", {NOTEBOOK: item["notebook"]}).digest] = item["outcome"]

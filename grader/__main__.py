@@ -204,7 +204,7 @@ def collect(args) -> int:
 
 def autograde(args) -> int:
     from . import autograde as grading
-    from .execute import Limits
+    from .jobs import Limits
 
     if not grading.students(args.course, args.assignment):
         raise Problem(f"no submissions of {args.assignment} under {args.course / 'submitted'}: collect them "
@@ -306,6 +306,15 @@ def report(args) -> int:
     return 0
 
 
+def expected(args) -> int:
+    """Rewrite (or --check) the unit's stored expectations from its reference (solutions/<unit>/grading/expected.py)."""
+    from . import units
+
+    if not (units.folder(args.course) / args.assignment / "grading" / "expected.py").is_file():
+        raise Refused(f"{args.assignment} stores no expectations (no solutions/{args.assignment}/grading/expected.py)")
+    return units.module(args.assignment, "grading.expected", args.course).main(["--check"] if args.check else [])
+
+
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -365,6 +374,9 @@ def parser() -> Parser:
                    help="percent of the assignment's points taken off per day (or part of one) late")
     p.add_argument("--cap", type=percent, metavar="PERCENT", help="at most this percent in all (default 100)")
     p.add_argument("--clear", action="store_true", help="remove the due date and policy")
+    p = command("expected", expected, "rewrite the assignment's stored expectations from its reference (after "
+                                      "changing a case or the reference); the next autograde re-grades")
+    p.add_argument("--check", action="store_true", help="only compare; exit 1 if they drifted")
     p = command("report", report, "write the instructor's HTML report")
     p.add_argument("--out", type=Path, help="folder for report.html and its PNGs (default: <course>/report/<assignment>)")
     return top

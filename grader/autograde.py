@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import course, executors, record
-from .execute import Job, Limits, Template
+from .jobs import Job, Limits, Template
 
 SKIPPED_FILES = {"timestamp.txt", "submission.json"}  # (nbgrader's, and collect's note of the LMS's details)
 SKIPPED_DIRS = {".ipynb_checkpoints", "__pycache__"}
@@ -99,7 +99,7 @@ def ensure_released(assignment: str, root: Path, db_url: str) -> None:
 
 def isolation(limits: Limits, scheduler: str | None) -> str:
     """What confines student code here; a missing mechanism is said, not skipped silently."""
-    from .execute import confinement
+    from .kernelspec import confinement
     from .sandbox import network_isolation_available
 
     lines = [f"kernels limited to {limits.memory_mb} MB, {limits.cell_timeout} s per cell, "

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from .units import ROOT
 CONFIG_FILE = Path(__file__).with_name("nbgrader_config.py")
 
 
@@ -100,8 +100,12 @@ class Score:
 
 
 def autograde(assignment: str, student: str, root: Path | None = None, force: bool = True) -> Score:
+    """Plain nbgrader autograde (no pipeline of ours): its kernels load the hidden tests from `root`'s units."""
+    from . import units
+
     course = api(root)
-    _check(course.autograde(assignment, student, force=force, create=True), f"autograde {student}")
+    with units.loaded_from(units.folder(root) if root else units.folder()):
+        _check(course.autograde(assignment, student, force=force, create=True), f"autograde {student}")
     return read_score(assignment, student, root)
 
 
@@ -152,12 +156,15 @@ def submit(root: Path, assignment: str, student: str, notebooks: dict[str, Path 
 
 
 def template(assignment: str, root: Path | None = None):
-    """The assignment as workers need it (grader.execute.Template): a fresh gradebook that knows the
-    assignment and no student, and the source folder's other files."""
+    """The assignment as workers need it (grader.jobs.Template): a fresh gradebook that knows the assignment
+    and no student, the source folder's other files and the unit's grading/ folder (workers need no shared
+    disk). Its digest covers all of them: changing a hidden case, a judge or the stored expectations
+    re-grades this assignment's submissions, and no other's."""
     import fnmatch
     import hashlib
 
-    from .execute import Template
+    from . import units
+    from .jobs import Template
 
     source = Path(root or ROOT) / "solutions" / assignment
     with tempfile.TemporaryDirectory(prefix="template-") as tmp:
@@ -175,5 +182,7 @@ def template(assignment: str, root: Path | None = None):
         digest.update(nb.read_bytes())
     for name, data in files.items():
         digest.update(name.encode() + data)
+    grading = units.grading_files(assignment, root)
+    digest.update(units.digest(assignment, root).encode())
     return Template(assignment, tuple(sorted(p.stem for p in source.glob("*.ipynb"))), frozenset(exercise_cells),
-                    gradebook, files, digest.hexdigest(), notebooks)
+                    gradebook, files, digest.hexdigest(), notebooks, grading)

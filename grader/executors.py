@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # (grader.execute imports nbgrader: seconds; the command line's checks must not wait for it)
-    from .execute import Job, Limits, Outcome, Template
+    from .jobs import Job, Limits, Outcome, Template
 
 CONNECT_TIMEOUT_S = 5  # an unreachable scheduler is said after this long
 WORKERS_TIMEOUT_S = 30  # a scheduler without workers, after this long
@@ -58,7 +58,7 @@ def default_workers() -> int:
 
 
 def _crashed(job: Job, error: BaseException) -> Outcome:
-    from .execute import Outcome
+    from .jobs import Outcome
 
     return Outcome(job.student, job.digest, "error", f"the grading worker crashed: {type(error).__name__}: {error}",
                    timestamp=job.timestamp)
@@ -82,9 +82,9 @@ def _on_ctrl_c(signum, frame) -> None:
     """Ctrl-C reaches every process of the terminal's group, pool workers included: a worker stops its kernels
     at once and goes quietly (the coordinator says what was recorded). Grading, it unwinds (its scratch
     folders are removed); idle, it just ends."""
-    from .execute import _kill_descendants
+    from .processes import kill_descendants
 
-    _kill_descendants()
+    kill_descendants()
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)  # no traceback from a worker that is going away
     if _GRADING:
@@ -180,7 +180,7 @@ def facts(sandbox: bool = True) -> dict:
     out = {"python": platform.python_version(), "versions": versions, "source": _source_digest(),
            "grader": str(Path(__file__).resolve().parent), "host": platform.node()}
     if sandbox:
-        from .execute import confinement
+        from .kernelspec import confinement
 
         out["sandbox"] = confinement()
     return out

@@ -115,7 +115,7 @@ UNGRADED_PAGE = """<!DOCTYPE html>
 def generate(assignment: str, root: Path | None = None, only: list[str] | None = None) -> list[Path]:
     from tqdm import tqdm
 
-    from .execute import STATUSES
+    from .jobs import STATUSES
 
     root = Path(root or course.ROOT)
     records = record.load(root, assignment)

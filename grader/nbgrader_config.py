@@ -19,8 +19,9 @@ c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
 # The gradebook can be moved (e.g. per grading run) without editing this file.
 c.CourseDirectory.db_url = os.environ.get("NBGRADER_DB_URL", f"sqlite:///{ROOT / 'gradebook.db'}")
-# Notebooks and the pictures/sample photo they show; never checkpoints or trained models.
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.keras"]
+# Notebooks, their visible checks and the pictures/sample photo they show; never checkpoints, trained models or
+# a unit's grading/ folder (hidden tests, judges, reference: see grader/units.py).
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.keras", "grading"]
 
 # Student stubs: the same text in every exercise.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -124,7 +124,7 @@ def learner_facing(check):
 
     @functools.wraps(check)
     def run(*args, **kwargs):
-        from .checks import CheckFailed
+        from .checking import CheckFailed
 
         try:
             return check(*args, **kwargs)

@@ -78,8 +78,9 @@ def test_student_package_ships_no_instructor_code():
     for path in (ROOT / "resnet_course").rglob("*.py"):
         assert not re.search(r"^\s*(from|import) grader", path.read_text(), re.M), path
     # What learners receive holds the visible cases' expected outputs only, none of the hidden cases.
-    from grader.hidden import HIDDEN_CASES
-    from resnet_course import checks
+    from grader import units
+
+    HIDDEN_CASES, checks = units.hidden("resnet50").HIDDEN_CASES, units.module("resnet50", "checks")
 
     stored = checks.stored_expected()
     assert set(stored) == {f"{kind}_{mode}" for kind in checks.VISIBLE_CASES for mode in ("inference", "training")}

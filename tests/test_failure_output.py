@@ -12,17 +12,18 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from resnet_course.checks import CheckFailed
+from resnet_course.checking import CheckFailed
 from resnet_course.failures import MAX_LINES
 from tests.corpus.mutants import MUTANTS, SOURCE, solution_sources, sources_for
+from tests.corpus.units import notebook_imports
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 IMPORTS = """import resnet_course
 import keras
 from keras import layers
 from keras.initializers import glorot_uniform, random_uniform
-from resnet_course import checks
-from resnet_course import checks_residual"""
+from grader import units  # each assignment's checks.py, as its own notebook imports it
+checks, checks_residual = units.module("resnet50", "checks"), units.module("why_residual", "checks")"""
 SOLUTION = solution_sources()
 VALID_PADDING = next(m for m in MUTANTS if m.name == "identity-valid-padding-on-fxf")
 # Each case: a learner's cell, the check cell, and what the first line must say.
@@ -97,10 +98,11 @@ def test_the_error_value_keeps_the_whole_diagnosis(executed):
 # --- every mutant of both notebooks, in this process (what the notebook would show, without a kernel) ------
 
 
-def visible_failures(imports: str, sources: dict[str, str], tests: dict[str, str]) -> dict[str, Exception]:
+def visible_failures(imports: str, sources: dict[str, str], tests: dict[str, str],
+                     unit: str = "resnet50") -> dict[str, Exception]:
     """{grade id: the exception its visible check raised} for the exercise sources given."""
     namespace: dict = {"__name__": "__main__"}
-    with contextlib.redirect_stdout(io.StringIO()):
+    with notebook_imports(unit), contextlib.redirect_stdout(io.StringIO()):
         exec(compile(imports, "<imports>", "exec"), namespace)
         for exercise, source in sources.items():
             exec(compile(source, f"<{exercise}>", "exec"), namespace)
@@ -139,7 +141,8 @@ def test_every_why_residual_mutant_is_shown_in_a_few_lines_diagnosis_first():
     imports, tests = why.graded_cells()
     for mutant in [m for m in why.MUTANTS if m.message]:
         first = mutant.lost_cells()[0]
-        assert_shown_briefly(mutant, visible_failures(imports, why.sources_for(mutant), {first: tests[first]}))
+        assert_shown_briefly(mutant, visible_failures(imports, why.sources_for(mutant), {first: tests[first]},
+                                                      "why_residual"))
 
 
 def resnet50_graded_cells() -> tuple[str, dict[str, str]]:

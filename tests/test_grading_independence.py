@@ -9,7 +9,7 @@ import importlib.util
 import pytest
 
 from grader import autograde, collect
-from grader.execute import Limits
+from grader.jobs import Limits
 from tests.corpus import classroom
 from tests.corpus.grading import ASSIGNMENT, LIMITS, new_course, submissions
 

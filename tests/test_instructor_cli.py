@@ -124,7 +124,7 @@ class FakeExecutor:
         monkeypatch.setattr(executors, "local", self)
 
     def __call__(self, jobs, template, limits, workers):
-        from grader.execute import Outcome
+        from grader.jobs import Outcome
 
         points = course.cell_points(ASSIGNMENT)
         for job in jobs:
@@ -156,7 +156,7 @@ def released_course(tmp_path_factory):
 
 @pytest.fixture
 def template(released_course):
-    from grader.execute import Template
+    from grader.jobs import Template
 
     return Template(ASSIGNMENT, (NOTEBOOK,), frozenset({"identity_block"}), b"", {}, "tests-digest")
 
@@ -249,7 +249,7 @@ def test_export_says_why_each_check_lost_points_and_writes_canvas_import(monkeyp
     points = course.cell_points(ASSIGNMENT)
 
     def one_wrong(jobs, template, limits, workers):
-        from grader.execute import Outcome
+        from grader.jobs import Outcome
 
         for job in jobs:
             yield Outcome(job.student, job.digest, "graded",
@@ -347,7 +347,7 @@ def late_class(tmp_path_factory):
     (so nbgrader can make real feedback pages): alice on time and full marks, bob two days late with one
     check wrong, carol with a check wrong; due date and policy set."""
     from grader import late
-    from grader.execute import Outcome, Template
+    from grader.jobs import Outcome, Template
 
     root = tmp_path_factory.mktemp("late") / "course"
     for part in ("solutions", "assignments"):

@@ -4,9 +4,14 @@ import keras
 import numpy as np
 import pytest
 
-from grader import evidence, expected, hidden, judge, reference
-from resnet_course import checks, graph
+from grader import judging, units
+from grader.kernel import evidence
+from resnet_course import graph
 from resnet_course.initializers import ShapeKeyed, input_values, kernel_values, pattern
+
+checks, hidden = units.module("resnet50", "checks"), units.hidden("resnet50")
+expected, reference = units.module("resnet50", "grading.expected"), units.module("resnet50", "grading.reference")
+judge = units.module("resnet50", "grading.judge")
 
 
 def test_stored_visible_expectations_equal_the_reference():
@@ -83,7 +88,7 @@ def test_reference_resnet50_has_the_published_size():
 
 
 def test_stored_hidden_expectations_are_the_reference():
-    """hidden_expected.json (what grader.judge compares with) is what the reference builds now."""
+    """expected.json (what the unit's judge compares with) is what the reference builds now."""
     assert expected.GRAPH_TARGET.read_text() == expected.hidden_expectations_text()
     stored = judge.stored()
     assert len(stored["resnet50_layout"]["calls"]) == 16  # 3 + 4 + 6 + 3 blocks
@@ -118,25 +123,36 @@ def test_in_process_hidden_tests_pass_the_reference_and_fail_a_changed_block(kin
 
 def test_hidden_calls_are_read_from_the_test_cell_source():
     source = ('checks.check_identity_block(identity_block, part="training")\n'
-              'from grader import hidden\nhidden.block_values(identity_block, "identity", "training")\n'
-              'hidden.resnet50_model(ResNet50)\nother.block_values(x, "y", "z")\n')
-    assert judge.hidden_calls(source) == [("hidden", "block_values", "identity", "training"), ("hidden", "resnet50_model")]
-    assert judge.hidden_calls("from grader import hidden_residual as h\nh.make_net(f)\nh.not_a_test(f)") == [
-        ("hidden_residual", "make_net")]
-    assert judge.hidden_calls("from grader import reference\nreference.block_values(f)") == []
-    assert judge.hidden_calls("this is not python (") == []
+              'from grader import units\nunits.hidden("resnet50").block_values(identity_block, "identity", "training")\n'
+              'units.hidden("resnet50").resnet50_model(ResNet50)\nother.block_values(x, "y", "z")\n')
+    assert judging.hidden_calls(source) == [("resnet50", "block_values", "identity", "training"),
+                                            ("resnet50", "resnet50_model")]
+    assert judging.hidden_calls('from grader import units as u\nu.hidden("why_residual").make_net(f)') == [
+        ("why_residual", "make_net")]
+    assert judging.hidden_calls('import units\nunits.hidden("resnet50").block_values(f)') == []  # not the grader's
+    assert judging.hidden_calls("this is not python (") == []
+
+
+def test_a_hidden_test_without_a_judge_fails_loudly(tmp_path):
+    """Evidence of a hidden test the unit's judge does not know is never passed silently."""
+    for key in [("resnet50", "not_a_test"), ("no_such_unit", "x")]:
+        stem = tmp_path / evidence.filename(key)
+        stem.with_suffix(".json").write_text("{}")
+        np.savez(stem.with_suffix(".npz"))
+    assert "no judge for the hidden test 'not_a_test'" in judging.verdict(tmp_path, ("resnet50", "not_a_test"))
+    assert "no assignment unit 'no_such_unit'" in judging.verdict(tmp_path, ("no_such_unit", "x"))
 
 
 def test_missing_or_forged_evidence_fails(tmp_path, monkeypatch):
-    key = ("hidden", "block_structure", "identity")
-    assert "did not report" in judge.verdict(tmp_path, key)
+    key = ("resnet50", "block_structure", "identity")
+    assert "did not report" in judging.verdict(tmp_path, key)
     monkeypatch.setenv(evidence.ENV, str(tmp_path))
     hidden.block_structure(reference.KERAS_BLOCKS["identity"], "identity")  # delivers, judges nothing
-    assert judge.verdict(tmp_path, key) is None
+    assert judging.verdict(tmp_path, key) is None
     stem = tmp_path / evidence.filename(key)
     stem.with_suffix(".json").write_text('{"graphs": [[{"op": "input", "attrs": {}, "inputs": [], "shape": null}]]}')
-    assert "saw 1 of 3 cases" in judge.verdict(tmp_path, key)
+    assert "saw 1 of 3 cases" in judging.verdict(tmp_path, key)
     stem.with_suffix(".json").write_text("not json")
-    assert "could not be read" in judge.verdict(tmp_path, key)
+    assert "could not be read" in judging.verdict(tmp_path, key)
     stem.with_suffix(".npz").write_bytes(b"\x80pickle")
-    assert "could not be read" in judge.verdict(tmp_path, key)
+    assert "could not be read" in judging.verdict(tmp_path, key)

@@ -10,11 +10,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import course, execute, sandbox, watch
+from grader import course, kernelspec, processes, results, sandbox, units
+from grader.kernel import watch
 from tests.corpus import hostile
 from tests.corpus.grading import ASSIGNMENT
 
-ALLOW_LIST = execute.confinement().startswith("bwrap")
+ALLOW_LIST = kernelspec.confinement().startswith("bwrap")
 needs_bwrap = pytest.mark.skipif(not ALLOW_LIST, reason="bubblewrap does not work here (the deny-list sandbox runs)")
 
 LOOK_AROUND = """import json, os, sys
@@ -41,7 +42,7 @@ def _in_sandbox(tmp_path: Path, code: str, *args: str, timeout: int = 60) -> sub
     scratch = tmp_path / "scratch"
     scratch.mkdir(exist_ok=True)
     argv = [sys.executable, "-m", "grader.sandbox", "--report", str(tmp_path / "end.json"), "--no-network",
-            "--confine=bwrap", *(f"--allow={p}" for p in execute.allowed()), "--max-processes=64", "--",
+            "--confine=bwrap", *(f"--allow={p}" for p in kernelspec.allowed(ASSIGNMENT)), "--max-processes=64", "--",
             sys.executable, "-c", code, *args]
     env = {**os.environ, "PYTHONPATH": str(course.ROOT)}
     return subprocess.run(argv, cwd=scratch, env=env, capture_output=True, text=True, timeout=timeout)
@@ -53,14 +54,16 @@ def test_a_kernel_sees_only_its_allow_list(tmp_path):
     copy = Path(elsewhere) / f".sandbox-test-copy-{os.getpid()}"
     (copy / "solutions").mkdir(parents=True)
     try:
-        looked = ["/", str(course.ROOT), str(course.ROOT / "grader"), str(copy), str(Path.home()), "/tmp", "/etc"]
+        unit = units.folder() / ASSIGNMENT
+        looked = ["/", str(course.ROOT), str(course.ROOT / "grader"), str(unit), str(unit / "grading"), str(copy),
+                  str(Path.home()), "/tmp", "/etc"]
         done = _in_sandbox(tmp_path, LOOK_AROUND, *looked)
     finally:
         (copy / "solutions").rmdir()
         copy.rmdir()
     assert done.returncode == 0, done.stderr[-2000:]
     seen = json.loads(done.stdout.splitlines()[-1])
-    bound = [*sandbox.SYSTEM, *sandbox._runtime_paths(), *execute.allowed(), str(tmp_path / "scratch"), "/dev",
+    bound = [*sandbox.SYSTEM, *sandbox._runtime_paths(), *kernelspec.allowed(ASSIGNMENT), str(tmp_path / "scratch"), "/dev",
              "/proc", "/tmp/home", "/var/tmp", *(f"/etc/{name}" for name in (*sandbox.ETC, "passwd", "group"))]
 
     def on_the_way(path: str) -> bool:  # the path, a folder above it or below it is bound in
@@ -70,8 +73,12 @@ def test_a_kernel_sees_only_its_allow_list(tmp_path):
         if isinstance(seen[folder], list):
             strays = [e for e in seen[folder] if not on_the_way(os.path.join(folder, e))]
             assert not strays, (folder, strays)
-    assert set(seen[str(course.ROOT)]) <= {".venv", "datasets", "grader", "resnet_course"}, seen[str(course.ROOT)]
-    assert set(seen[str(course.ROOT / "grader")]) == execute.KERNEL_SIDE
+    assert set(seen[str(course.ROOT)]) <= {".venv", "datasets", "grader", "resnet_course", "solutions"}, seen[str(course.ROOT)]
+    assert set(seen[str(course.ROOT / "grader")]) == {"__init__.py", "units.py", "kernel"}
+    # Of the unit: what the release carries and the kernel side of grading/; no solution notebook, no judge.
+    released = {p.name for p in (course.ROOT / "assignments" / ASSIGNMENT).iterdir() if p.suffix != ".ipynb"}
+    assert set(seen[str(unit)]) == released | {"grading"}, seen[str(unit)]
+    assert set(seen[str(unit / "grading")]) == set(units.KERNEL_SIDE)
     assert seen[str(copy)] == "FileNotFoundError"  # another copy of the course, next to this checkout
     assert not seen["wrote_usr"]
     assert (tmp_path / "scratch" / "from-inside.txt").read_text() == "scratch is writable"
@@ -110,7 +117,7 @@ def test_after_the_kernel_its_folders_hold_no_links_or_pipes(tmp_path):
     (folder / "Residual_Networks.ipynb").symlink_to(tmp_path / "outside.txt")
     os.mkfifo(folder / "pipe")
     (folder / "kept.txt").write_text("mine")
-    execute._after_kernel([folder])
+    processes.after_kernel([folder])
     assert sorted(p.name for p in folder.iterdir()) == ["kept.txt"]
     assert not (tmp_path / "outside.txt").exists()
 
@@ -120,12 +127,12 @@ def test_watch_notes_become_flags_and_forged_ones_are_said(tmp_path):
                                          nbformat.v4.new_code_cell("y = 2", execution_count=2)])
     nb.cells[1].metadata["nbgrader"] = {"grade_id": "identity_block"}
     (tmp_path / watch.NOTES).write_text(json.dumps([{"count": 2, "line": 3, "kind": "thread", "what": "a thread"}]))
-    assert execute.watch_flags(nb, tmp_path, [(0, "1 process(es) still running")]) == [
+    assert results.watch_flags(nb, tmp_path, [(0, "1 process(es) still running")]) == [
         "cell identity_block, line 3: a thread", "cell #1: 1 process(es) still running"]
     (tmp_path / watch.NOTES).write_text('{"forged": ')
-    assert "unreadable" in execute.watch_flags(nb, tmp_path)[0]
+    assert "unreadable" in results.watch_flags(nb, tmp_path)[0]
     (tmp_path / watch.NOTES).write_text('[{"forged": 1}]')
-    assert execute.watch_flags(nb, tmp_path) == ["the kernel's watch notes were altered"]
+    assert results.watch_flags(nb, tmp_path) == ["the kernel's watch notes were altered"]
 
 
 def test_the_watch_names_cell_and_line(tmp_path):
@@ -154,7 +161,7 @@ def test_the_watch_names_cell_and_line(tmp_path):
 # --- the graded class's cases (graded once per session: conftest.graded_class) ---------------------------------
 
 
-@pytest.mark.skipif(execute.confinement() == "limits", reason="the case is left out where kernels are not confined")
+@pytest.mark.skipif(kernelspec.confinement() == "limits", reason="the case is left out where kernels are not confined")
 def test_a_process_that_outlives_its_kernel_forges_nothing(graded_class):
     student = "hostile-outlives-kernel"
     rec = graded_class.record(student)

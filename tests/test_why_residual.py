@@ -21,13 +21,14 @@ import nbformat
 import numpy as np
 import pytest
 
-from grader import course
-from grader import expected_residual, hidden_residual
-from grader import reference_residual as reference
-from resnet_course import checks_residual, residual
+from grader import course, units
 from resnet_course.initializers import input_values
 from tests.corpus.why_residual_mutants import (CELLS, CORRECT_VARIANTS, EXERCISES, MUTANTS, notebook_with, run_variant,
                                                solution_sources, graded_cells)
+
+checks_residual, residual = units.module("why_residual", "checks"), units.module("why_residual", "experiments")
+hidden_residual, reference = units.hidden("why_residual"), units.module("why_residual", "grading.reference")
+expected_residual = units.module("why_residual", "grading.expected")
 
 ROOT = course.ROOT
 ASSIGNMENT = "why_residual"
@@ -189,8 +190,9 @@ def test_learners_receive_only_the_visible_cases():
     assert not set(hidden_residual.HIDDEN_BLOCKS["plain"] + hidden_residual.HIDDEN_BLOCKS["residual"]) & set(
         checks_residual.VISIBLE_BLOCKS.values())
     assert not set(hidden_residual.HIDDEN_NETS) & set(checks_residual.VISIBLE_NETS)
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    assert '"expected_residual.npz"' in pyproject  # shipped with the package
+    release = ROOT / "assignments" / ASSIGNMENT
+    assert (release / "expected.npz").read_bytes() == checks_residual.EXPECTED_FILE.read_bytes()  # shipped beside it
+    assert not (release / "grading").exists()
 
 
 # --- the checks judge right: mutants and legitimate variants, in process ---------------------------------------------
@@ -263,9 +265,10 @@ BACKEND_SCRIPT = textwrap.dedent("""
     from tests.corpus.why_residual_mutants import run_variant
     from tests.test_why_residual import solution_namespace
     import keras
-    from resnet_course import checks_residual, residual
-    from grader import reference_residual as reference
-    from grader.hidden_residual import HIDDEN_GRADIENTS
+    from grader import units
+    checks_residual, residual = units.module("why_residual", "checks"), units.module("why_residual", "experiments")
+    reference = units.module("why_residual", "grading.reference")
+    HIDDEN_GRADIENTS = units.hidden("why_residual").HIDDEN_GRADIENTS
     ns = solution_namespace()
     result = {{"backend": keras.backend.backend()}}
     result["cells"] = {{k: v["message"] for k, v in run_variant(None, hidden=False).items() if not v["passed"]}}
@@ -378,7 +381,7 @@ def test_committed_release_is_what_nbgrader_generates(graded):
 
 
 SOLUTION_LINES = ["X = layers.Add()([X, shortcut])", "block = residual_block if residual else plain_block",
-                  "if w is layer.kernel", "last.beta.assign", "hidden_residual", "BEGIN SOLUTION", "BEGIN HIDDEN TESTS"]
+                  "if w is layer.kernel", "last.beta.assign", "units.hidden", "BEGIN SOLUTION", "BEGIN HIDDEN TESTS"]
 
 
 def test_release_holds_no_solution_and_no_outputs():
@@ -399,14 +402,14 @@ def test_release_holds_no_solution_and_no_outputs():
 def sandboxed():
     """The solution, and the solution with its hidden tests silenced from a student cell, graded as
     `python -m grader autograde` grades: a confined kernel, the verdicts given outside it."""
-    from grader import execute
+    from grader import execute, jobs
 
     silenced = nbformat.read(SOURCE, as_version=4)
     first = next(c for c in silenced.cells if c.metadata.get("nbgrader", {}).get("grade_id") == EXERCISES[0])
-    first.source = ("from grader import evidence, integrity\nevidence.deliver = integrity.verify = lambda *a, **k: None\n"
+    first.source = ("from grader.kernel import evidence, integrity\nevidence.deliver = integrity.verify = lambda *a, **k: None\n"
                     + first.source)
-    template, limits = course.template(ASSIGNMENT), execute.Limits(cell_timeout=120, submission_timeout=400)
-    return {name: execute.grade(execute.Job(name, {NOTEBOOK: data}), template, limits)
+    template, limits = course.template(ASSIGNMENT), jobs.Limits(cell_timeout=120, submission_timeout=400)
+    return {name: execute.grade(jobs.Job(name, {NOTEBOOK: data}), template, limits)
             for name, data in (("solution", SOURCE.read_bytes()), ("silenced", nbformat.writes(silenced).encode()))}
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader import autograde, collect, course, record
-from grader.execute import Limits
+from grader.jobs import Limits
 
 from . import classroom, hostile
 

@@ -46,12 +46,13 @@ def _reach_out(course: Path) -> str:
     """Code that reads and writes by absolute path where grades, other students' work and the grader's
     reference live; it says what it managed (LEAKED / WROTE) and what it was refused (denied)."""
     repo = Path(__file__).resolve().parents[2]
+    unit = repo / "solutions" / "resnet50" / "grading"
     reads = [course / "gradebook.db", course / "submitted" / "solution" / "resnet50" / "Residual_Networks.ipynb",
-             course / "solutions" / "resnet50" / "Residual_Networks.ipynb", repo / "grader" / "reference.py",
-             repo / "grader" / "judge.py", repo / "grader" / "hidden_expected.json", course / "submitted"]
+             course / "solutions" / "resnet50" / "Residual_Networks.ipynb", unit / "reference.py",
+             unit / "judge.py", unit / "expected.json", repo / "grader" / "judging.py", course / "submitted"]
     # The course of the test suite lives under /tmp, which kernels see fresh; the repository does not.
     writes = [course / "gradebook.db", course / "submitted" / "solution" / "resnet50" / "Residual_Networks.ipynb",
-              course / "planted.txt", repo / "grader" / "reference.py", repo / "solutions" / "planted.txt"]
+              course / "planted.txt", unit / "reference.py", repo / "solutions" / "planted.txt"]
     return f"""import os
 for target in {[str(r) for r in reads]!r}:
     try:
@@ -229,7 +230,7 @@ def build(points: dict[str, float], course: Path | None = None) -> list[Submissi
     """The cases; `course` is the course folder the absolute-path case aims at (a placeholder without one).
     The fork bomb is left out where kernels cannot get a user id of their own (the process limit would then
     count the grader's own processes, and nothing else could stop it)."""
-    from grader.execute import confinement
+    from grader.kernelspec import confinement
 
     confined = confinement()
     # Only kernels with a user id of their own are kept from writing the grader's files.
@@ -334,20 +335,20 @@ def build(points: dict[str, float], course: Path | None = None) -> list[Submissi
             "numpy.testing.assert_allclose = lambda *a, **k: None", wrong=True)}, lost_identity,
                    message=r"assigns numpy.allclose"),
         Submission("tamper-patch-checks", "hostile", {NOTEBOOK: _with_prefix(
-            "identity_block", "from resnet_course import checks as c\nc.check_identity_block = lambda *a, **k: None\n"
+            "identity_block", "import checks as c\nc.check_identity_block = lambda *a, **k: None\n"
             "c.check_block_values = lambda *a, **k: None", wrong=True)}, lost_identity,
                    message=r"assigns c.check_identity_block"),
         Submission("tamper-patch-keras", "hostile", {NOTEBOOK: _with_prefix(
             "identity_block", "keras.Model.count_params = lambda self: 23_600_006", wrong=True)}, lost_identity,
                    message=r"assigns keras.Model.count_params"),
         Submission("tamper-sys-modules", "hostile", {NOTEBOOK: _with_prefix(
-            "identity_block", "import sys, types\nsys.modules['grader.hidden'] = types.ModuleType('fake')",
+            "identity_block", "import sys, types\nsys.modules['course_units.resnet50.grading.hidden'] = types.ModuleType('fake')",
             wrong=True)}, lost_identity, message=r"edits sys.modules"),
         Submission("tamper-swallow-exceptions", "hostile", {NOTEBOOK: _with_prefix(
             "identity_block", "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)", wrong=True)},
                    lost_identity, message=r"swallows exceptions globally"),
         Submission("tamper-read-hidden-tests", "hostile", {NOTEBOOK: _with_prefix(
-            "identity_block", "import grader.hidden\nsecret = open(grader.hidden.__file__).read()", wrong=True)},
+            "identity_block", "from grader import units\nsecret = open(units.hidden('resnet50').__file__).read()", wrong=True)},
                    lost_identity, message=r"imports the instructor's grader package"),
         # Silencing the hidden tests (and the in-kernel integrity check) with a block that passes the visible
         # checks (f ignored): the judge, outside the kernel, finds no evidence and gives no points.
@@ -365,7 +366,8 @@ def build(points: dict[str, float], course: Path | None = None) -> list[Submissi
 
 def _silenced(mutant) -> bytes:
     sources = sources_for(mutant)
-    sources["identity_block"] = ("from grader import evidence, hidden, integrity\n"
+    sources["identity_block"] = ("from grader import units\nfrom grader.kernel import evidence, integrity\n"
+                                 "hidden = units.hidden('resnet50')\n"
                                  "evidence.deliver = integrity.verify = lambda *a, **k: None\n"
                                  "hidden.block_structure = hidden.block_values = lambda *a, **k: None\n"
                                  + sources["identity_block"])
@@ -377,7 +379,7 @@ def _hard_coded() -> bytes:
     sources = solution_sources()
     sources["identity_block"] = (
         "def identity_block(X, f, filters, initializer=random_uniform):\n"
-        "    from resnet_course import checks\n"
+        "    import checks\n"
         "    return keras.ops.convert_to_tensor(checks.stored_expected()['identity_inference'])\n")
     return student_notebook(sources)
 

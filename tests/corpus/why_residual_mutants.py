@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import mutants as resnet50_mutants
+from .units import notebook_imports
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE = ROOT / "solutions" / "why_residual" / "Why_Residual_Networks.ipynb"
+ASSIGNMENT = "why_residual"
+SOURCE = ROOT / "solutions" / ASSIGNMENT / "Why_Residual_Networks.ipynb"
 CELLS = {
     "plain_block": ["plain_block_structure", "plain_block_values"],
     "residual_block": ["residual_block_structure", "residual_block_values"],
@@ -218,18 +220,19 @@ def run_variant(variant: Variant | None, hidden: bool = True) -> dict[str, dict]
     if not hidden:
         tests = {k: source.split("### BEGIN HIDDEN TESTS")[0] for k, source in tests.items()}
     namespace: dict = {"__name__": "__main__"}
-    with contextlib.redirect_stdout(io.StringIO()):
-        exec(compile(imports, "<imports>", "exec"), namespace)
-    for exercise, source in sources_for(variant).items():
-        exec(compile(source, f"<{exercise}>", "exec"), namespace)
-    results = {}
-    for grade_id, source in tests.items():
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                exec(compile(source, f"<{grade_id}>", "exec"), namespace)
-            results[grade_id] = {"passed": True, "message": ""}
-        except Exception as e:  # a failing check is the expected outcome for mutants
-            results[grade_id] = {"passed": False, "message": f"{type(e).__name__}: {e}"}
+    with notebook_imports(ASSIGNMENT):
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(imports, "<imports>", "exec"), namespace)
+        for exercise, source in sources_for(variant).items():
+            exec(compile(source, f"<{exercise}>", "exec"), namespace)
+        results = {}
+        for grade_id, source in tests.items():
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    exec(compile(source, f"<{grade_id}>", "exec"), namespace)
+                results[grade_id] = {"passed": True, "message": ""}
+            except Exception as e:  # a failing check is the expected outcome for mutants
+                results[grade_id] = {"passed": False, "message": f"{type(e).__name__}: {e}"}
     return results
 
 

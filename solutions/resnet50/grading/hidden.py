@@ -4,16 +4,18 @@
 They go beyond the visible checks: several shapes, filter sizes and strides; values in both BatchNorm modes;
 the block calls of ResNet50 with `classes` other than 6; the whole model around stand-in blocks, so a
 mistake in a block costs that block's points only. Each test builds the learner's code on its cases and
-delivers what it saw (grader.evidence); grader.judge compares that with the reference, outside the kernel
+delivers what it saw (grader.kernel.evidence); grading/judge.py compares that with the reference, outside the kernel
 when graded by our pipeline. Nothing here knows the right answers.
 """
 
 from __future__ import annotations
 
-from resnet_course import checks, graph
-from resnet_course.checks import BlockCase
+from resnet_course import graph
 
-from . import evidence, integrity
+from .. import checks
+from ..checks import BlockCase
+
+from grader.kernel import evidence, integrity
 
 # Shapes, filter sizes and strides the visible checks never use: a hard-coded visible answer fails here.
 HIDDEN_CASES = {
@@ -29,14 +31,14 @@ HIDDEN_CASES = {
     ],
 }
 LAYOUT_CLASSES = 10  # `classes` must reach the output layer, not be hard-coded to 6
-MODULE = "hidden"
+UNIT = __name__.split(".")[-3]  # the unit's folder name: the first part of every evidence key
 
 
 def block_structure(fn, kind: str) -> None:
     """The learner's graph for every hidden case (judged: equal to the reference's, creation order ignored)."""
     integrity.verify()
     graphs = [graph.to_data(checks.check_block_structure(fn, case)[1]) for case in HIDDEN_CASES[kind]]
-    evidence.deliver((MODULE, "block_structure", kind), {"graphs": graphs})
+    evidence.deliver((UNIT, "block_structure", kind), {"graphs": graphs})
 
 
 def block_values(fn, kind: str, mode: str) -> None:
@@ -46,7 +48,7 @@ def block_values(fn, kind: str, mode: str) -> None:
     for i, case in enumerate(HIDDEN_CASES[kind]):
         model, _ = checks.check_block_structure(fn, case)
         outputs[str(i)] = checks.block_outputs(fn, case, model)[mode]
-    evidence.deliver((MODULE, "block_values", kind, mode), {"name": getattr(fn, "__name__", kind + "_block")}, outputs)
+    evidence.deliver((UNIT, "block_values", kind, mode), {"name": getattr(fn, "__name__", kind + "_block")}, outputs)
 
 
 def resnet50_layout(ResNet50) -> None:
@@ -56,7 +58,7 @@ def resnet50_layout(ResNet50) -> None:
     calls, model, error = checks.record_layout(ResNet50, classes=LAYOUT_CLASSES)
     if error:
         raise error
-    evidence.deliver((MODULE, "resnet50_layout"), {"calls": calls, "output_shape": list(model.outputs[0].shape)})
+    evidence.deliver((UNIT, "resnet50_layout"), {"calls": calls, "output_shape": list(model.outputs[0].shape)})
 
 
 def resnet50_model(ResNet50) -> None:
@@ -65,4 +67,4 @@ def resnet50_model(ResNet50) -> None:
     _, model, error = checks.record_layout(ResNet50)
     if error:
         raise error
-    evidence.deliver((MODULE, "resnet50_model"), {"graph": graph.to_data(graph.trace(model.outputs[0]))})
+    evidence.deliver((UNIT, "resnet50_model"), {"graph": graph.to_data(graph.trace(model.outputs[0]))})

@@ -2,7 +2,7 @@
 
 The notebook's exercises (plain and residual blocks, make_net, layer_gradient_norms, zero_last_layer) are
 passed in as functions, so the same experiments run on the learner's code and, in the tests, on reference
-code. Everything here is backend-agnostic: the backend-specific gradient lines live in backend.py.
+code. Everything here is backend-agnostic: the backend-specific gradient lines live in resnet_course/backend.py.
 
 Why these settings (measured on a 2-core CPU, see bench/why_residual.py): dense networks on 8x8 grayscale
 versions of the hand signs train in seconds. With 64 units per layer and Adam (learning rate 1e-3) a deep
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import NUM_CLASSES, Signs, one_hot
-from .training import grading
+from resnet_course.data import NUM_CLASSES, Signs, one_hot
+from resnet_course.training import grading
 
 INPUT_SIZE = 8  # images are reduced to INPUT_SIZE x INPUT_SIZE grayscale: INPUT_SIZE**2 inputs
 UNITS = 64
@@ -164,7 +164,7 @@ def train_one(make_net, layer_gradient_norms, depth: int, residual: bool, featur
     """
     import keras
 
-    from .training import set_batchnorm_momentum
+    from resnet_course.training import set_batchnorm_momentum
 
     start = time.perf_counter()
     model = build(make_net, depth, residual, features.x.shape[1], seed)
@@ -272,9 +272,10 @@ def describe(f: Findings) -> str:
 
 def one_block_model(block, width: int):
     """keras.Model(a -> block(a, width)): a single block, to look at on its own."""
-    from .checks_residual import one_block
+    import keras
 
-    return one_block(block, width)
+    inputs = keras.Input((width,))
+    return keras.Model(inputs, block(inputs, width))
 
 
 def identity_demo(residual_block, plain_block, zero_last_layer, a: np.ndarray) -> dict[str, np.ndarray]:

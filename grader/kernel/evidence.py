@@ -1,4 +1,4 @@
-"""How a hidden test hands what it saw to its judge (grader.judge).
+"""How a hidden test hands what it saw to its judge (grader.judging, the unit's grading/judge.py).
 
 A hidden test runs inside the student's kernel, where student code can reach anything: so it does not give
 the verdict there. It records evidence (the learner's graphs and outputs on the hidden cases) and the
@@ -31,10 +31,11 @@ def filename(key: tuple[str, ...]) -> str:
 
 def deliver(key: tuple[str, ...], data: dict, arrays: dict[str, np.ndarray] | None = None) -> None:
     folder = os.environ.get(ENV)
-    if not folder:
-        from . import judge
+    if not folder:  # no worker will judge afterwards (plain nbgrader): the unit's judge, now, in this process
+        from .. import units
 
-        judge.judge(key, json.loads(json.dumps(data, default=str)), arrays or {})  # as if read from a file
+        unit, name, *args = key
+        units.judges(unit)[name](*args, json.loads(json.dumps(data, default=str)), arrays or {})  # as if read back
         return
     path = Path(folder) / filename(key)
     np.savez(path.with_suffix(".npz"), **(arrays or {}))

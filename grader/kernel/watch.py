@@ -5,7 +5,7 @@ threads still running student code, processes still running, import hooks added 
 sys.path_hooks, tracing and profiling hooks (sys.settrace, sys.setprofile, threading's), and attempts to open
 or list paths the kernel cannot see (the allow-list sandbox shows nothing else of the machine). Each note names
 the cell (its execution count) and the line; the worker turns them into "Flagged for review" lines
-(grader.execute.watch_flags). Notes are written to watch.json in the evidence folder.
+(grader.results.watch_flags). Notes are written to watch.json in the evidence folder.
 
 Advisory only: student code runs in this process and could silence it. What must hold (nothing outlives the
 kernel, nothing outside the allow-list is visible) is enforced outside the kernel (grader.sandbox,

@@ -1,8 +1,8 @@
-"""The verdicts of the "Why residual networks?" hidden tests (grader.hidden_residual), from their evidence.
+"""The verdicts of the "Why residual networks?" hidden tests (grading/hidden.py), from their evidence.
 
-Like grader.judge: called by grader.preprocessors.JudgeHiddenTests in the grading worker, or in-process by
-the hidden tests where there is no evidence folder. Graphs come from hidden_expected_residual.json (written
-by `python -m grader.expected_residual`), values and gradients from the NumPy reference.
+grader.judging calls JUDGES in the grading worker, or in-process where there is no evidence folder. Graphs
+come from expected.json (written by `python -m grader expected why_residual`), values and gradients from the
+NumPy reference (reference.py).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from resnet_course import checks_residual as checks
+from .. import checks
 from resnet_course import graph
-from resnet_course.checks_residual import CheckFailed
+from ..checks import CheckFailed
 
-from . import reference_residual as reference
-from .expected_residual import block_outputs, gradient_expectations
-from .hidden_residual import (
+from . import reference
+from .expected import block_outputs, gradient_expectations
+from .hidden import (
     BLOCK_OPS,
     HIDDEN_BLOCKS,
     HIDDEN_GRADIENTS,
@@ -27,9 +27,9 @@ from .hidden_residual import (
     ZERO_BATCH,
     ZERO_LAST_LAYER,
 )
-from .judge import same_block_graphs
+from resnet_course.checking import same_block_graphs
 
-STORED = Path(__file__).with_name("hidden_expected_residual.json")
+STORED = Path(__file__).with_name("expected.json")
 
 
 @functools.cache

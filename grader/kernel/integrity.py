@@ -5,7 +5,7 @@ Student cells run in the same interpreter as the checks, so they can replace a c
 `verify()`: each function of the course's checking modules must still be the one compiled from its file, and
 numpy's comparison functions must still be numpy's. This stops the patching a student can do in a line or
 two, and says so at once. A determined attacker can still defeat anything that runs in the same process:
-that is why the verdicts are given outside the kernel (grader.evidence, grader.judge) and the AST scan
+that is why the verdicts are given outside the kernel (grader.kernel.evidence, grader.judging) and the AST scan
 (grader.scan) flags such code for the instructor's review.
 """
 
@@ -17,11 +17,14 @@ import sys
 import types
 from functools import lru_cache
 
-from resnet_course.checks import CheckFailed
+from resnet_course.checking import CheckFailed
 
-MODULES = ("resnet_course.checks", "resnet_course.checks_residual", "resnet_course.graph",
-           "resnet_course.initializers", "grader.hidden", "grader.hidden_residual", "grader.evidence",
-           "grader.integrity")
+from .. import units
+
+# The checks' shared machinery and the kernel side of the grader; every loaded unit module (its checks.py and
+# grading/hidden.py, imported through grader.units) is guarded as well, found in sys.modules, not listed.
+SHARED = ("resnet_course.checking", "resnet_course.graph", "resnet_course.initializers", "grader.units",
+          "grader.kernel.evidence", "grader.kernel.integrity")
 NUMPY = {"numpy": ("allclose", "isclose", "array_equal", "abs", "max", "asarray", "all", "any"),
          "numpy.testing": ("assert_allclose", "assert_array_equal")}
 
@@ -43,11 +46,19 @@ def _compiled(name: str) -> dict[str, str]:
     return {c.co_name: _digest(c) for c in code.co_consts if isinstance(c, types.CodeType)}
 
 
+def guarded() -> list[str]:
+    return [*SHARED, *sorted(name for name in list(sys.modules) if units.is_unit_module(name)
+                              and name.rsplit(".", 1)[-1] in ("checks", "hidden"))]
+
+
 def problems() -> list[str]:
     found = []
-    for name in MODULES:
+    for name in guarded():
         module = sys.modules.get(name)
         if module is None:
+            continue
+        if not getattr(module, "__file__", None):  # replaced in sys.modules by a module of the notebook's making
+            found.append(f"sys.modules[{name!r}]")
             continue
         for function, digest in _compiled(name).items():
             live = getattr(module, function, None)
@@ -64,8 +75,6 @@ def problems() -> list[str]:
             owner = str(getattr(getattr(module, function, None), "__module__", "") or "")
             if not owner.startswith("numpy"):
                 found.append(f"{name}.{function}")
-    if sys.modules.get("grader.hidden") is not None and not hasattr(sys.modules["grader.hidden"], "__file__"):
-        found.append("sys.modules['grader.hidden']")
     return found
 
 

@@ -3,7 +3,7 @@
 Each check builds the learner's code on small inputs, gives every Dense and BatchNormalization layer
 deterministic values that depend only on its shape and position (initializers.dense_weights and
 batchnorm_weights), reads the graph (graph.py) to name structural mistakes, and compares numbers with
-arrays stored in expected_residual.npz, which the instructors compute with an independent NumPy reference
+arrays stored in expected.npz (beside this file), which the instructors compute with an independent NumPy reference
 (and a test re-derives). A check prints one line when everything is right and raises CheckFailed otherwise.
 """
 
@@ -12,16 +12,16 @@ from __future__ import annotations
 import contextlib
 import io
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
-from . import failures, graph
-from .checks import CheckFailed  # importing the checks also starts summary.watch()
-from .initializers import batchnorm_weights, dense_weights, input_values
+from resnet_course import failures, graph
+from resnet_course.checking import CheckFailed
+from resnet_course.initializers import batchnorm_weights, dense_weights, input_values
 
 RTOL, ATOL = 1e-4, 1e-5
-EXPECTED_FILE = "expected_residual.npz"
+EXPECTED_FILE = Path(__file__).with_name("expected.npz")
 
 __all__ = ["CheckFailed", "check_plain_block", "check_residual_block", "check_make_net",
            "check_layer_gradient_norms", "check_zero_last_layer"]
@@ -65,7 +65,7 @@ class NetCase:
 
 @dataclass(frozen=True)
 class GradientCase:
-    """A small network of Dense layers (the ops of grader.reference_residual) and a labelled batch."""
+    """A small network of Dense layers (the ops of the unit's grading/reference.py) and a labelled batch."""
 
     name: str
     input_dim: int
@@ -82,7 +82,7 @@ class GradientCase:
         return x, y
 
 
-# The cases the visible checks run; their expected values are stored in expected_residual.npz.
+# The cases the visible checks run; their expected values are stored in expected.npz (beside this file).
 VISIBLE_BLOCKS = {"plain": BlockCase("plain", 5, 7, 4), "residual": BlockCase("residual", 5, 6, 6)}
 VISIBLE_NETS = [NetCase(3, True, input_dim=10, units=8, classes=6), NetCase(2, False, input_dim=12, units=5, classes=4)]
 # Deliberately not the exercise's network: every Dense layer has its own width, so the order shows.
@@ -91,7 +91,7 @@ VISIBLE_GRADIENT = GradientCase("mlp", 6, 8, (("dense", 7, None), ("bn",), ("rel
 
 
 def stored_expected() -> dict[str, np.ndarray]:
-    with resources.files(__package__).joinpath(EXPECTED_FILE).open("rb") as f:
+    with open(EXPECTED_FILE, "rb") as f:
         with np.load(f) as data:
             return dict(data)
 
@@ -498,7 +498,7 @@ def check_make_net(make_net) -> None:
 
 
 def build_ops_model(ops, input_dim: int):
-    """A Keras model for a chain of ops (see grader.reference_residual); ("residual", [ops]) adds its input
+    """A Keras model for a chain of ops (see the unit's grading/reference.py); ("residual", [ops]) adds its input
     to the output of its ops (Dense and BatchNormalization layers are created in input-to-output order)."""
     import keras
 

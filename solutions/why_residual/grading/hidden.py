@@ -5,23 +5,23 @@ release.
 They go beyond the visible checks: other widths and batch sizes; values in both BatchNorm modes; make_net
 with several depths and sizes around stand-in blocks, so a mistake in a block costs that block's points
 only; gradient norms of plain, residual and BN-free networks; zero_last_layer on real blocks of other
-widths. Each test runs the learner's code on its cases and delivers what it saw (grader.evidence);
-grader.judge_residual compares that with the NumPy reference, outside the kernel when graded by our
+widths. Each test runs the learner's code on its cases and delivers what it saw (grader.kernel.evidence);
+grading/judge.py compares that with the NumPy reference, outside the kernel when graded by our
 pipeline. Nothing here knows the right answers.
 """
 
 from __future__ import annotations
 
-from resnet_course import checks_residual as checks
+from .. import checks
 from resnet_course import graph
-from resnet_course.checks_residual import BlockCase, GradientCase, NetCase
+from ..checks import BlockCase, GradientCase, NetCase
 
-from . import evidence, integrity
+from grader.kernel import evidence, integrity
 
-MODULE = "hidden_residual"
+UNIT = __name__.split(".")[-3]  # the unit's folder name: the first part of every evidence key
 
 
-# --- the architectures, as ops (see grader.reference_residual, which computes with them) ---------------------
+# --- the architectures, as ops (see reference.py, which computes with them) ---------------------
 
 
 def plain_block_ops(units: int) -> list:
@@ -74,7 +74,7 @@ def block_structure(fn, kind: str) -> None:
     """The learner's graph for every hidden case (judged: equal to the reference's, creation order ignored)."""
     integrity.verify()
     graphs = [graph.to_data(checks.check_block_structure(fn, case)[1]) for case in HIDDEN_BLOCKS[kind]]
-    evidence.deliver((MODULE, "block_structure", kind), {"graphs": graphs})
+    evidence.deliver((UNIT, "block_structure", kind), {"graphs": graphs})
 
 
 def block_values(fn, kind: str) -> None:
@@ -85,7 +85,7 @@ def block_values(fn, kind: str) -> None:
         model, _ = checks.check_block_structure(fn, case)
         for mode, value in checks.block_outputs(fn, case, model).items():
             outputs[f"{i}_{mode}"] = value
-    evidence.deliver((MODULE, "block_values", kind), {"name": getattr(fn, "__name__", kind + "_block")}, outputs)
+    evidence.deliver((UNIT, "block_values", kind), {"name": getattr(fn, "__name__", kind + "_block")}, outputs)
 
 
 def make_net(fn) -> None:
@@ -98,7 +98,7 @@ def make_net(fn) -> None:
         if error:
             raise error
         nets.append({"calls": calls, "graph": graph.to_data(graph.trace(model.outputs[0]))})
-    evidence.deliver((MODULE, "make_net"), {"nets": nets})
+    evidence.deliver((UNIT, "make_net"), {"nets": nets})
 
 
 def layer_gradient_norms(fn) -> None:
@@ -109,7 +109,7 @@ def layer_gradient_norms(fn) -> None:
     for i, case in enumerate(HIDDEN_GRADIENTS):
         x, y = case.inputs()
         found[str(i)] = checks.call_gradient_norms(fn, checks.build_ops_model(list(case.ops), case.input_dim), x, y)
-    evidence.deliver((MODULE, "layer_gradient_norms"), {}, found)
+    evidence.deliver((UNIT, "layer_gradient_norms"), {}, found)
 
 
 def zero_last_layer(fn) -> None:
@@ -133,4 +133,4 @@ def zero_last_layer(fn) -> None:
                 arrays[f"{i}_bn{k}_{name}"] = keras.ops.convert_to_numpy(getattr(layer, name))
         for mode in ("inference", "training"):  # inference first: a training call moves BN's statistics
             arrays[f"{i}_out_{mode}"] = keras.ops.convert_to_numpy(model(a, training=mode == "training"))
-    evidence.deliver((MODULE, "zero_last_layer"), {}, arrays)
+    evidence.deliver((UNIT, "zero_last_layer"), {}, arrays)

@@ -1,9 +1,9 @@
-"""Write (or verify) the expected arrays the "Why residual networks?" visible checks carry, from the NumPy
-reference.
+"""Write (or verify) the "Why residual networks?" stored expectations, from the NumPy reference: the arrays
+its visible checks carry (../expected.npz) and what the judges compare the hidden tests' evidence with
+(expected.json).
 
-    python -m grader.expected_residual           # rewrite resnet_course/expected_residual.npz and
-                                                 # grader/hidden_expected_residual.json
-    python -m grader.expected_residual --check   # exit 1 if either drifted from the reference
+    python -m grader expected why_residual           # rewrite both
+    python -m grader expected why_residual --check   # exit 1 if either drifted from the reference
 """
 
 from __future__ import annotations
@@ -13,25 +13,26 @@ from pathlib import Path
 
 import numpy as np
 
-from resnet_course import checks_residual as checks
+from .. import checks
 from resnet_course.initializers import input_values
 
-from . import reference_residual as reference
-from .expected import command
-from .hidden_residual import BLOCK_OPS
+from grader.expectations import command
 
-TARGET = Path(checks.__file__).with_name(checks.EXPECTED_FILE)
-GRAPH_TARGET = Path(__file__).with_name("hidden_expected_residual.json")
+from . import reference
+from .hidden import BLOCK_OPS
+
+TARGET = checks.EXPECTED_FILE
+GRAPH_TARGET = Path(__file__).with_name("expected.json")
 
 
 def hidden_expectations_text() -> str:
-    """What grader.judge_residual compares the hidden tests' evidence with: the reference blocks' graphs on the
+    """What judge.py compares the hidden tests' evidence with: the reference blocks' graphs on the
     hidden cases, and make_net's block calls and graph around the same stand-in blocks the hidden tests use."""
     import json
 
     from resnet_course import graph
 
-    from .hidden_residual import HIDDEN_BLOCKS, HIDDEN_NETS
+    from .hidden import HIDDEN_BLOCKS, HIDDEN_NETS
 
     keras_blocks = {"plain": reference.keras_plain_block, "residual": reference.keras_residual_block}
     data = {f"block_structure:{kind}": [graph.to_data(checks.build_block(keras_blocks[kind], case)[1]) for case in cases]

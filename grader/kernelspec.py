@@ -1,0 +1,100 @@
+"""How a grading kernel is started: the confinement this worker can give it (grader.sandbox), what it may see,
+and the kernelspec that starts it through grader.sandbox with the submission's limits.
+
+What the kernel may read is derived, not listed: the runtime, the course package, the data set, the kernel
+side of the grader (grader/units.py, grader/kernel/) and of each assignment unit (grader.units.kernel_files).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import units
+from .jobs import Limits
+from .kernel import evidence
+
+KERNEL_NAME = "resnet-course-grading"
+
+
+@functools.cache
+def confinement() -> str:
+    """grader.sandbox.mode() on this worker, found once."""
+    from . import sandbox
+
+    return sandbox.mode()
+
+
+def visible(unit: str) -> list[Path]:
+    """What a grading kernel of `unit` may read besides the system's libraries: the Python runtime, the course
+    package, the data set (and SIGNS_DATA, where set), the grader's kernel side and the unit's
+    (grader.units.kernel_files). Nothing else of the kit or of the course: no solution, judge or gradebook."""
+    import resnet_course
+
+    package = Path(__file__).resolve().parent
+    paths = [Path(sys.prefix), Path(resnet_course.__file__).parent, units.ROOT / "datasets",
+             package / "__init__.py", package / "units.py", package / "kernel", *units.kernel_files(unit)]
+    if os.environ.get("SIGNS_DATA"):
+        paths.append(Path(os.environ["SIGNS_DATA"]).expanduser())
+    return list(dict.fromkeys(p.resolve() for p in paths if p.exists()))
+
+
+def allowed(unit: str) -> list[str]:
+    """The allow-list root's contents (bubblewrap): `visible` but the runtime, which grader.sandbox binds."""
+    return [str(p) for p in visible(unit) if p != Path(sys.prefix).resolve()]
+
+
+def concealed(unit: str, private: tuple[str, ...] = ()) -> list[str]:
+    """What a kernel must not see where no allow-list root is possible (a mount namespace hides paths): every
+    entry of the kit's checkout, of the units' folder and of the `private` course folders that is not
+    `visible` and holds nothing visible; a folder that holds something visible is hidden entry by entry."""
+    shown = visible(unit)
+
+    def hide(folder: Path) -> list[str]:
+        hidden = []
+        for entry in sorted(folder.iterdir()):
+            entry = entry.resolve()
+            if entry in shown or any(p in entry.parents for p in shown) or entry.name.endswith(".egg-info"):
+                continue  # visible, or inside something visible (*.egg-info: the editable install's metadata)
+            if any(entry in p.parents for p in shown):
+                hidden += hide(entry)  # it holds something visible: hide the rest of it
+            else:
+                hidden.append(str(entry))
+        return hidden
+
+    bases = [units.ROOT, units.folder(), *(Path(p).resolve() for p in private)]
+    return list(dict.fromkeys(h for base in dict.fromkeys(bases) if base.is_dir() for h in hide(base)))
+
+
+def write_kernelspec(folder: Path, report: Path, unit: str, limits: Limits, keep: list[Path]) -> None:
+    spec = folder / "kernels" / KERNEL_NAME
+    spec.mkdir(parents=True)
+    confine = []
+    if confinement().startswith("bwrap"):
+        confine = ["--confine=bwrap", *(f"--allow={p}" for p in allowed(unit)), *(f"--keep={p}" for p in keep)]
+    elif confinement() != "limits":
+        confine = ["--confine", *(f"--conceal={p}" for p in concealed(unit, limits.private)),
+                   *(f"--keep={p}" for p in keep)]
+    if confinement() in ("user", "bwrap-user"):
+        confine.append(f"--max-processes={limits.max_processes}")
+    argv = [sys.executable, "-m", "grader.sandbox", "--report", str(report), "--memory-mb", str(limits.memory_mb),
+            "--cpu-seconds", str(limits.submission_timeout * max(1, limits.threads)),
+            "--max-file-mb", str(limits.max_file_mb), *([] if limits.network else ["--no-network"]), *confine, "--",
+            sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+            "--HistoryManager.enabled=False",  # no history database to create in each fresh home folder
+            # Once the kernel is told to shut down, skip the interpreter's clean-up: tearing TensorFlow down
+            # costs more CPU (about 1.5 s) than any graded cell. (No name is bound in the notebook.)
+            # The watch notes what cells leave running (grader.kernel.watch), from before the first cell.
+            """--IPKernelApp.exec_lines=["__import__('atexit').register(__import__('os')._exit, 0);"""
+            """__import__('grader.kernel.watch', fromlist=['start']).start()"]"""]
+    threads = str(limits.threads)
+    env = {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads, "OMP_NUM_THREADS": threads,
+           "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "MPLBACKEND": "agg", evidence.ENV: str(folder / "evidence"), units.ENV: str(units.folder())}
+    if limits.keras_backend:
+        env["KERAS_BACKEND"] = limits.keras_backend
+    (spec / "kernel.json").write_text(json.dumps(
+        {"argv": argv, "display_name": "ResNet course grading", "language": "python", "env": env}))
