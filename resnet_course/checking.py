@@ -5,6 +5,11 @@ Each unit's checks.py holds only its own cases and diagnoses; what they share li
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import numpy as np
+
 from . import failures, graph, summary
 
 summary.watch()  # in a notebook: note each cell's outcome for the summary at its end
@@ -33,3 +38,45 @@ def same_block_graphs(kind: str, what: str, cases: list, expected: list, learner
         difference = graph.first_difference(graph.from_data(want), graph.from_data(got))
         if difference:
             raise CheckFailed(f"{kind} block differs from the reference for {case.name}: {difference}")
+
+
+def stored_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The expected arrays a unit's checks carry (its expected.npz, written by the instructors' reference)."""
+    with open(path, "rb") as f:
+        with np.load(f) as data:
+            return dict(data)
+
+
+def fn_name(fn) -> str:
+    return getattr(fn, "__name__", "your function")
+
+
+def error_line(e: BaseException) -> str:
+    """The first line of an error the learner's code raised, or its type where it says nothing."""
+    return failures.first_line(e) or type(e).__name__
+
+
+def reused(store: dict, key, make):
+    """make(), or under nbgrader (every cell runs once, in order) what it made for the same key before: the
+    visible and hidden checks of one exercise then build each block once. Interactively everything is built
+    afresh, so a learner who changes a helper sees the change."""
+    if not os.environ.get("NBGRADER_EXECUTION"):
+        return make()
+    if key not in store:
+        store[key] = make()
+    return store[key]
+
+
+def mode_mismatch(output: np.ndarray, expected: dict[str, np.ndarray], mode: str, rtol: float,
+                  atol: float) -> tuple[str, str | float] | None:
+    """How `output` differs from expected[mode], or None when it matches: ("shape", the expected shape),
+    ("other mode", that mode) when it is the other BatchNormalization mode's output, else ("values", the
+    largest difference). Each unit's checks word the diagnosis."""
+    if output.shape != expected[mode].shape:
+        return "shape", str(expected[mode].shape)
+    if np.allclose(output, expected[mode], rtol=rtol, atol=atol):
+        return None
+    other = "training" if mode == "inference" else "inference"
+    if np.allclose(output, expected[other], rtol=rtol, atol=atol):
+        return "other mode", other
+    return "values", float(np.abs(output - expected[mode]).max())

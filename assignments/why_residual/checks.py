@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from resnet_course import failures, graph
+from resnet_course import checking, failures, graph
 from resnet_course.checking import CheckFailed
 from resnet_course.initializers import batchnorm_weights, dense_weights, input_values
 
@@ -91,17 +91,10 @@ VISIBLE_GRADIENT = GradientCase("mlp", 6, 8, (("dense", 7, None), ("bn",), ("rel
 
 
 def stored_expected() -> dict[str, np.ndarray]:
-    with open(EXPECTED_FILE, "rb") as f:
-        with np.load(f) as data:
-            return dict(data)
+    return checking.stored_arrays(EXPECTED_FILE)
 
 
-def _fn_name(fn) -> str:
-    return getattr(fn, "__name__", "your function")
-
-
-def _first_line(e: Exception) -> str:
-    return failures.first_line(e) or type(e).__name__
+_fn_name, _first_line = checking.fn_name, checking.error_line
 
 
 # --- deterministic weights ------------------------------------------------------------------------------------
@@ -302,17 +295,17 @@ def check_block_values(fn, case: BlockCase, expected: dict[str, np.ndarray]) -> 
 def compare_block_values(name: str, case: BlockCase, out: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
     """Raise CheckFailed, saying what the difference suggests, unless both modes' outputs match `expected`."""
     for mode in ("inference", "training"):
-        if out[mode].shape != expected[mode].shape:
-            raise CheckFailed(_format(name, case, [f"Output shape should be {expected[mode].shape}; found {out[mode].shape}."]))
-        if np.allclose(out[mode], expected[mode], rtol=RTOL, atol=ATOL):
+        mismatch = checking.mode_mismatch(out[mode], expected, mode, RTOL, ATOL)
+        if mismatch is None:
             continue
-        other = "training" if mode == "inference" else "inference"
-        if np.allclose(out[mode], expected[other], rtol=RTOL, atol=ATOL):
-            problem = (f"In {mode} mode the block gives the {other}-mode output: don't pass `training` to "
+        what, detail = mismatch
+        if what == "shape":
+            problem = f"Output shape should be {detail}; found {out[mode].shape}."
+        elif what == "other mode":
+            problem = (f"In {mode} mode the block gives the {detail}-mode output: don't pass `training` to "
                        "BatchNormalization, Keras chooses the mode.")
         else:
-            err = np.abs(out[mode] - expected[mode]).max()
-            problem = (f"The {mode}-mode output differs from the expected values (largest difference {err:.3g}) "
+            problem = (f"The {mode}-mode output differs from the expected values (largest difference {detail:.3g}) "
                        "although the structure looks right. Use Keras's Dense and BatchNormalization with their "
                        "default settings.")
         raise CheckFailed(_format(name, case, [problem]))

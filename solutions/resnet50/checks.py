@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from resnet_course import failures, graph, initializers
+from resnet_course import checking, failures, graph, initializers
 from resnet_course.checking import CheckFailed
 from resnet_course.initializers import batchnorm_values, input_values, kernel_values
 
@@ -52,27 +51,13 @@ EXPECTED_FILE = Path(__file__).with_name("expected.npz")
 
 
 def stored_expected() -> dict[str, np.ndarray]:
-    with open(EXPECTED_FILE, "rb") as f:
-        with np.load(f) as data:
-            return dict(data)
+    return checking.stored_arrays(EXPECTED_FILE)
 
 
 # --- building -------------------------------------------------------------------------------------------
 
 
-def _fn_name(fn) -> str:
-    return getattr(fn, "__name__", "your function")
-
-
-def _reused(store: dict, key, make):
-    """make(), or under nbgrader (every cell runs once, in order) what it made for the same key before: the
-    structure, inference and training checks, visible and hidden, then build each block once. Interactively
-    everything is built afresh, so a learner who changes a helper sees the change."""
-    if not os.environ.get("NBGRADER_EXECUTION"):
-        return make()
-    if key not in store:
-        store[key] = make()
-    return store[key]
+_fn_name, _reused = checking.fn_name, checking.reused
 
 
 _BUILT: dict = {}
@@ -147,7 +132,7 @@ def _diagnose_failed_add(inputs, case: BlockCase) -> list[str]:
 def _explain_build_error(e: Exception, case: BlockCase, fn) -> CheckFailed:
     """The learner's block raised: say why if the error shows it, and keep the error's own first line."""
     name, called = _fn_name(fn), _call_text(fn, case)
-    text = failures.first_line(e) or type(e).__name__
+    text = checking.error_line(e)
     low = str(e).lower()
     if "incompatible shapes" in low or "broadcast" in low or "shape" in low and "add" in low:
         if case.kind == "identity":
@@ -380,17 +365,17 @@ def check_block_values(fn, case: BlockCase, mode: str, expected: dict[str, np.nd
 def compare_block_values(name: str, case: BlockCase, mode: str, output: np.ndarray,
                          expected: dict[str, np.ndarray]) -> None:
     """Raise CheckFailed, saying what the difference suggests, unless `output` matches expected[mode]."""
-    if output.shape != expected[mode].shape:
-        raise CheckFailed(_format(name, case, [f"Output shape should be {expected[mode].shape}; found {output.shape}."]))
-    if np.allclose(output, expected[mode], rtol=RTOL, atol=ATOL):
+    mismatch = checking.mode_mismatch(output, expected, mode, RTOL, ATOL)
+    if mismatch is None:
         return
-    other = "training" if mode == "inference" else "inference"
-    if np.allclose(output, expected[other], rtol=RTOL, atol=ATOL):
-        problem = (f"In {mode} mode the block gives the {other}-mode output: BatchNormalization is not following "
+    what, detail = mismatch
+    if what == "shape":
+        problem = f"Output shape should be {detail}; found {output.shape}."
+    elif what == "other mode":
+        problem = (f"In {mode} mode the block gives the {detail}-mode output: BatchNormalization is not following "
                    "the mode Keras asks for. Don't pass `training` to its layers, and use Keras's own BatchNormalization.")
     else:
-        err = np.abs(output - expected[mode]).max()
-        problem = (f"The {mode}-mode output differs from the expected values (largest difference {err:.3g}) although "
+        problem = (f"The {mode}-mode output differs from the expected values (largest difference {detail:.3g}) although "
                    "the structure looks right. Check BatchNormalization's settings (keep the default epsilon) and "
                    "that nothing else changes the values.")
     raise CheckFailed(_format(name, case, [problem]))
