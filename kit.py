@@ -103,7 +103,7 @@ def main(argv: list[str]) -> int:
 
 
 def ensure_bubblewrap() -> None:
-    """Grading kernels run in a root of their own made by bubblewrap (grader/sandbox.py). A Debian/Ubuntu
+    """Grading kernels run in a root of their own made by bubblewrap (grader/isolation/sandbox.py). A Debian/Ubuntu
     machine run as root (CI, containers) gets it from apt; elsewhere the grader says what it falls back to."""
     if shutil.which("bwrap") or not sys.platform.startswith("linux") or os.geteuid() != 0 \
             or not shutil.which("apt-get"):
@@ -219,7 +219,7 @@ def run_as_autograder(notebook: Path, all_cells: bool):
     config.KernelManager.transport = "ipc"  # a socket file, not a TCP port (whose kernel warns it is unencrypted)
     steps = [ClearHiddenTests, ClearOutput, DeduplicateIds, CheckCellMetadata, executor(all_cells), IgnorePattern,
              LimitOutput]
-    # What the grading kernels get (grader/execute.py): autograde mode (training is a short smoke run),
+    # What the grading kernels get (grader/pipeline/execute.py): autograde mode (training is a short smoke run),
     # quiet TensorFlow, no windows for plots.
     kernel_env = {"NBGRADER_EXECUTION": "autograde", "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "agg"}
     with tempfile.TemporaryDirectory(prefix="kit-check-") as scratch, environment(kernel_env), kernel_noise_hidden():

@@ -25,8 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader import autograde, collect, course, record  # noqa: E402
-from grader.executors import default_workers  # noqa: E402
+from grader import course  # noqa: E402
+
+from grader.pipeline import autograde, collect, record
+from grader.pipeline.executors import default_workers  # noqa: E402
 from tests.corpus import classroom  # noqa: E402
 
 ASSIGNMENT = classroom.ASSIGNMENT

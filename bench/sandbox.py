@@ -1,4 +1,4 @@
-"""What the grading sandbox costs per submission: a grading kernel started the way grader.execute starts it,
+"""What the grading sandbox costs per submission: a grading kernel started the way grader.pipeline.execute starts it,
 one trivial cell, shut down; with the allow-list root (bubblewrap) and with the deny-list sandbox
 (RESNET_COURSE_SANDBOX=paths), alternately, in fresh processes.
 
@@ -38,11 +38,13 @@ print('course root', sorted(os.listdir(os.path.dirname(os.path.dirname(resnet_co
 
 
 def one_kernel(code: str) -> dict:
-    """In this process: a scratch folder and kernelspec as grader.kernelspec writes them, one kernel, one cell."""
+    """In this process: a scratch folder and kernelspec as grader.isolation.kernelspec writes them, one kernel, one cell."""
     from jupyter_client.manager import KernelManager
 
-    from grader import course, kernelspec
-    from grader.jobs import Limits
+    from grader import course
+
+    from grader.isolation import kernelspec
+    from grader.pipeline.jobs import Limits
 
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         root = Path(tmp)
@@ -92,7 +94,7 @@ def main(argv=None) -> int:
         return 0
     if args.runs < 1:
         parser.error("--runs must be 1 or more")
-    from grader import kernelspec
+    from grader.isolation import kernelspec
 
     if not kernelspec.confinement().startswith("bwrap"):
         print(f"bubblewrap does not work here (sandbox mode {kernelspec.confinement()}): nothing to compare")

@@ -60,7 +60,7 @@ def cli(*argv: str) -> tuple[int, str]:
 
 def record_real(tmp: Path) -> dict:
     """Grade the solution and the untouched release for real, once; keep their worker results."""
-    from grader import executors
+    from grader.pipeline import executors
 
     root = make_course(tmp / "recording")
     incoming = root / "incoming"
@@ -92,7 +92,7 @@ def cpu_s() -> float:
 
 
 def one_size(n: int, feedback_sample: int) -> dict:
-    from grader import executors
+    from grader.pipeline import executors
 
     recorded = pickle.loads(RECORDED.read_bytes())
     by_digest = {}
@@ -122,7 +122,7 @@ def one_size(n: int, feedback_sample: int) -> dict:
             return text
 
         step("collect", "collect", ASSIGNMENT, str(incoming))
-        from grader.jobs import Job
+        from grader.pipeline.jobs import Job
 
         for item in recorded.values():  # (a student's folder holds just the notebook: the same digest)
             by_digest[Job("", {NOTEBOOK: item["notebook"]}).digest] = item["outcome"]

@@ -1,5 +1,13 @@
-"""The instructor's side of the course: nbgrader configuration, reference, hidden tests and the grading
-pipeline (collect -> execute -> record -> feedback / export / report). Never shipped to learners."""
+"""The instructor's side of the course, never shipped to learners: the engine that grades the assignment units
+of solutions/ (each one folder; grader.units finds them).
+
+    units.py        the units and what the engine derives from them
+    course.py       nbgrader driven from Python with the one config file (nbgrader_config.py); preprocessors.py
+    pipeline/       collect -> prepare -> execute -> judging -> record -> feedback / export / report
+    isolation/      how a student's kernel is confined
+    kernel/         what runs in the kernel beside student code
+    mutants.py      a unit's wrong solutions, written and run; expectations.py writes stored expectations
+"""
 
 import os
 import warnings

@@ -25,8 +25,8 @@ import re
 import sys
 from pathlib import Path
 
-from . import course
-from .executors import Problem  # something to do first (collect before autograde, a cluster): one line, exit 1
+from grader import course
+from grader.pipeline.executors import Problem  # something to do first (collect before autograde, a cluster): one line, exit 1
 
 DEFAULT_PROG = PROG = "python -m grader"
 # Dask's protocols; an address without one is TCP (as Dask reads it).
@@ -71,7 +71,7 @@ def percent(text: str) -> float:
 
 
 def due_time(text: str) -> str:
-    from .late import parse_time
+    from grader.pipeline.late import parse_time
 
     try:
         return parse_time(text).isoformat()
@@ -186,7 +186,7 @@ def release(args) -> int:
 def collect(args) -> int:
     import zipfile
 
-    from .collect import collect as run
+    from grader.pipeline.collect import collect as run
 
     if not args.source.exists():
         raise Refused(f"{args.source}: no such file or folder (give the LMS's zip or a folder of submissions)")
@@ -203,8 +203,8 @@ def collect(args) -> int:
 
 
 def autograde(args) -> int:
-    from . import autograde as grading
-    from .jobs import Limits
+    from grader.pipeline import autograde as grading
+    from grader.pipeline.jobs import Limits
 
     if not grading.students(args.course, args.assignment):
         raise Problem(f"no submissions of {args.assignment} under {args.course / 'submitted'}: collect them "
@@ -231,8 +231,8 @@ def autograde(args) -> int:
 
 
 def feedback(args) -> int:
-    from . import record
-    from .feedback import generate
+    from grader.pipeline import record
+    from grader.pipeline.feedback import generate
 
     graded = sorted(record.load(args.course, args.assignment))
     if not graded:
@@ -244,13 +244,13 @@ def feedback(args) -> int:
 
 
 def export(args) -> int:
-    from . import autograde, record
-    from .export import write
+    from grader.pipeline import autograde, record
+    from grader.pipeline.export import write
 
     if not record.load(args.course, args.assignment) and not autograde.students(args.course, args.assignment):
         raise Problem(f"nothing of {args.assignment} collected or graded in {args.course}: run {PROG} collect "
                       f"{args.assignment} <zip> and {PROG} autograde {args.assignment} first")
-    from .export import rows, write_canvas, write_moodle
+    from grader.pipeline.export import rows, write_canvas, write_moodle
 
     out = Path(args.out or args.course / f"grades-{args.assignment}.csv")
     table = rows(args.assignment, args.course)
@@ -269,7 +269,7 @@ def export(args) -> int:
 
 
 def deadline(args) -> int:
-    from . import late
+    from grader.pipeline import late
 
     if args.clear:
         late.save(args.course, args.assignment, None)
@@ -296,8 +296,8 @@ def deadline(args) -> int:
 
 
 def report(args) -> int:
-    from . import record
-    from .report import build
+    from grader.pipeline import record
+    from grader.pipeline.report import build
 
     if not record.load(args.course, args.assignment):
         raise Problem(nothing_graded(args))
@@ -308,7 +308,7 @@ def report(args) -> int:
 
 def expected(args) -> int:
     """Rewrite (or --check) the unit's stored expectations from its reference (solutions/<unit>/grading/expected.py)."""
-    from . import units
+    from grader import units
 
     if not (units.folder(args.course) / args.assignment / "grading" / "expected.py").is_file():
         raise Refused(f"{args.assignment} stores no expectations (no solutions/{args.assignment}/grading/expected.py)")
@@ -319,7 +319,7 @@ def expected(args) -> int:
 
 
 def parser() -> Parser:
-    from .executors import default_workers
+    from grader.pipeline.executors import default_workers
 
     top = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument("--course", type=Path, default=course.ROOT,

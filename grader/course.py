@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .units import ROOT
+from grader.units import ROOT
 CONFIG_FILE = Path(__file__).with_name("nbgrader_config.py")
 
 
@@ -101,7 +101,7 @@ class Score:
 
 def autograde(assignment: str, student: str, root: Path | None = None, force: bool = True) -> Score:
     """Plain nbgrader autograde (no pipeline of ours): its kernels load the hidden tests from `root`'s units."""
-    from . import units
+    from grader import units
 
     course = api(root)
     with units.loaded_from(units.folder(root) if root else units.folder()):
@@ -156,15 +156,15 @@ def submit(root: Path, assignment: str, student: str, notebooks: dict[str, Path 
 
 
 def template(assignment: str, root: Path | None = None):
-    """The assignment as workers need it (grader.jobs.Template): a fresh gradebook that knows the assignment
+    """The assignment as workers need it (grader.pipeline.jobs.Template): a fresh gradebook that knows the assignment
     and no student, the source folder's other files and the unit's grading/ folder (workers need no shared
     disk). Its digest covers all of them: changing a hidden case, a judge or the stored expectations
     re-grades this assignment's submissions, and no other's."""
     import fnmatch
     import hashlib
 
-    from . import units
-    from .jobs import Template
+    from grader import units
+    from grader.pipeline.jobs import Template
 
     source = Path(root or ROOT) / "solutions" / assignment
     with tempfile.TemporaryDirectory(prefix="template-") as tmp:

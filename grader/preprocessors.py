@@ -23,7 +23,7 @@ class ClearHiddenTracebacks(NbGraderPreprocessor):
 
 class JudgeHiddenTests(NbGraderPreprocessor):
     """Autograde, right after Execute: give each test cell's hidden tests their verdict from the evidence the
-    kernel left in `evidence_dir` (grader.kernel.evidence, grader.judging). A cell whose evidence does not match the
+    kernel left in `evidence_dir` (grader.kernel.evidence, grader.pipeline.judging). A cell whose evidence does not match the
     reference, or is missing, gets an error output, so SaveAutoGrades gives it no points. Does nothing
     without an evidence folder (plain `nbgrader autograde`: the hidden tests judge in the kernel)."""
 
@@ -34,7 +34,7 @@ class JudgeHiddenTests(NbGraderPreprocessor):
             return cell, resources
         if any(output.output_type == "error" for output in cell.get("outputs", [])):
             return cell, resources  # failed in the kernel already
-        from . import judging
+        from grader.pipeline import judging
 
         for key in judging.hidden_calls(cell.source):
             problem = judging.verdict(Path(self.evidence_dir), key)

@@ -14,13 +14,15 @@ assignment's name):
                        the key (<name>, <test>, "arg", ...). It knows no right answer.
         judge.py       WORKER SIDE. `JUDGES = {<test>: judge(*args, data, arrays)}`: raises CheckFailed, with
                        the learner's diagnosis, unless the evidence matches the reference.
-        expected.py    `main(argv)`: writes (or with --check compares) the stored expectations from the
-                       reference: `python -m grader expected <name> [--check]`.
+        expected.py    optional: `main(argv)` writes (or with --check compares) the stored expectations
+                       from the reference (`python -m grader expected <name> [--check]`).
+        mutants.py     optional: CELLS, MUTANTS, CORRECT_VARIANTS, wrong and legitimately different solutions
+                       as edits of the solution cells (grader.mutants runs them; the tests prove each).
         ...            anything else the judges read (reference.py, expected.json).
 
 From the unit the engine derives what it used to list by hand: what a grading kernel may read
 (`kernel_files`), which modules the in-kernel integrity check guards (grader.kernel.integrity), the evidence
-keys of a test cell (grader.judging.hidden_calls) and the re-grade digest (`digest`: changing a hidden
+keys of a test cell (grader.pipeline.judging.hidden_calls) and the re-grade digest (`digest`: changing a hidden
 case, a judge, the reference or the stored expectations re-grades that unit's submissions, no other's).
 
 Units are imported as the package `course_units` (or `course_units_<hash>` for another course's solutions/):
@@ -116,7 +118,7 @@ def grading_files(unit: str, course: Path | str | None = None) -> dict[str, byte
 
 
 def digest(unit: str, course: Path | str | None = None) -> str:
-    """A digest of everything in grading/: part of the re-grade key (grader.record.key)."""
+    """A digest of everything in grading/: part of the re-grade key (grader.pipeline.record.key)."""
     h = hashlib.sha256()
     for name, data in grading_files(unit, course).items():
         h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
@@ -139,7 +141,7 @@ def loaded_from(base: Path):
 
 def materialize(unit: str, files: dict[str, bytes], grading: dict[str, bytes], digest: str) -> Path:
     """A solutions/ folder holding `unit` (its released `files` and its `grading` folder), written once per
-    process and digest: a worker with no shared disk grades from what the coordinator sent (grader.jobs)."""
+    process and digest: a worker with no shared disk grades from what the coordinator sent (grader.pipeline.jobs)."""
     base = Path(tempfile.gettempdir()) / f"resnet-course-units-{os.getpid()}-{digest[:16]}"
     folder = base / unit
     if not (folder / "grading" / "__init__.py").is_file():

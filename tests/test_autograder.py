@@ -14,7 +14,7 @@ import zipfile
 import nbformat
 import pytest
 
-from grader import autograde, collect, export, feedback, report
+from grader.pipeline import autograde, collect, export, feedback, report
 from grader.__main__ import main as grader_main
 from tests.corpus import classroom
 from tests.corpus.grading import ASSIGNMENT, LIMITS, new_course, submissions

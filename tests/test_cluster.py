@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import course, executors, record
+from grader import course
+
+from grader.pipeline import executors, record
 from grader.__main__ import main
 
 DASK = str(Path(sys.executable).with_name("dask"))

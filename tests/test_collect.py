@@ -6,7 +6,7 @@ import io
 import json
 import zipfile
 
-from grader import collect
+from grader.pipeline import collect
 
 ASSIGNMENT = "resnet50"
 NOTEBOOK = "Residual_Networks.ipynb"
@@ -98,7 +98,9 @@ def test_copies_in_a_folder_keep_the_newest(tmp_path):
 def test_the_export_gives_canvas_its_ids_back(tmp_path):
     import shutil
 
-    from grader import course, export
+    from grader import course
+
+    from grader.pipeline import export
 
     root = tmp_path / "course"
     shutil.copytree(course.ROOT / "solutions" / ASSIGNMENT, root / "solutions" / ASSIGNMENT)
@@ -212,7 +214,7 @@ def test_gradescope_export_metadata_groups_and_history(tmp_path):
 
 
 def test_late_policy_days_grace_cap_and_floor():
-    from grader import late
+    from grader.pipeline import late
 
     policy = late.Policy(due="2026-11-21T23:59:00+00:00", grace_minutes=15, per_day=10, cap=25)
     on_time = late.assess(policy, "2026-11-22T00:10:00+00:00", False, 30, 30)  # within the grace
@@ -235,7 +237,9 @@ def test_export_applies_the_policy_and_writes_moodle_worksheet(tmp_path):
     import csv
     import shutil
 
-    from grader import course, export, late
+    from grader import course
+
+    from grader.pipeline import export, late
 
     root = tmp_path / "course"
     shutil.copytree(course.ROOT / "solutions" / ASSIGNMENT, root / "solutions" / ASSIGNMENT)

@@ -15,7 +15,7 @@ from nbclient import NotebookClient
 from resnet_course.checking import CheckFailed
 from resnet_course.failures import MAX_LINES
 from tests.corpus.mutants import MUTANTS, SOURCE, solution_sources, sources_for
-from tests.corpus.units import notebook_imports
+from grader.mutants import notebook_imports
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 IMPORTS = """import resnet_course

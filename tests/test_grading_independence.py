@@ -8,8 +8,8 @@ import importlib.util
 
 import pytest
 
-from grader import autograde, collect
-from grader.jobs import Limits
+from grader.pipeline import autograde, collect
+from grader.pipeline.jobs import Limits
 from tests.corpus import classroom
 from tests.corpus.grading import ASSIGNMENT, LIMITS, new_course, submissions
 
@@ -27,7 +27,7 @@ def grade(tmp, subs, **limits):
 
 
 def cells(root, student):
-    from grader import record
+    from grader.pipeline import record
 
     rec = record.load(root, ASSIGNMENT)[student]
     assert rec["status"] == "graded", rec["message"]

@@ -12,7 +12,9 @@ import time
 
 import pytest
 
-from grader import autograde, course, executors, record
+from grader import course
+
+from grader.pipeline import autograde, executors, record
 from grader.__main__ import main
 
 ASSIGNMENT = "resnet50"
@@ -124,7 +126,7 @@ class FakeExecutor:
         monkeypatch.setattr(executors, "local", self)
 
     def __call__(self, jobs, template, limits, workers):
-        from grader.jobs import Outcome
+        from grader.pipeline.jobs import Outcome
 
         points = course.cell_points(ASSIGNMENT)
         for job in jobs:
@@ -156,7 +158,7 @@ def released_course(tmp_path_factory):
 
 @pytest.fixture
 def template(released_course):
-    from grader.jobs import Template
+    from grader.pipeline.jobs import Template
 
     return Template(ASSIGNMENT, (NOTEBOOK,), frozenset({"identity_block"}), b"", {}, "tests-digest")
 
@@ -223,7 +225,7 @@ def test_the_command_fails_with_a_summary_line(monkeypatch, capsys, released_cou
 
 
 def test_export_says_when_the_last_run_hit_an_error(monkeypatch, released_course, template):
-    from grader import export
+    from grader.pipeline import export
 
     root, fake = released_course, FakeExecutor(monkeypatch)
     fake.script = {"bob": "error"}
@@ -249,7 +251,7 @@ def test_export_says_why_each_check_lost_points_and_writes_canvas_import(monkeyp
     points = course.cell_points(ASSIGNMENT)
 
     def one_wrong(jobs, template, limits, workers):
-        from grader.jobs import Outcome
+        from grader.pipeline.jobs import Outcome
 
         for job in jobs:
             yield Outcome(job.student, job.digest, "graded",
@@ -314,7 +316,7 @@ def test_the_probe_names_what_differs():
 
 
 def test_deadline_is_set_shown_changed_and_cleared(capsys, empty_course):
-    from grader import late
+    from grader.pipeline import late
 
     code, out, _ = cli(capsys, "--course", empty_course, "deadline", ASSIGNMENT)
     assert code == 0 and "no due date" in out
@@ -346,8 +348,8 @@ def late_class(tmp_path_factory):
     """Three students graded by a stand-in executor that returns the release notebook as the autograded one
     (so nbgrader can make real feedback pages): alice on time and full marks, bob two days late with one
     check wrong, carol with a check wrong; due date and policy set."""
-    from grader import late
-    from grader.jobs import Outcome, Template
+    from grader.pipeline import late
+    from grader.pipeline.jobs import Outcome, Template
 
     root = tmp_path_factory.mktemp("late") / "course"
     for part in ("solutions", "assignments"):
@@ -386,7 +388,7 @@ def late_class(tmp_path_factory):
 
 
 def test_export_takes_the_late_penalty_off(late_class):
-    from grader import export
+    from grader.pipeline import export
 
     rows = {r["student_id"]: r for r in export.rows(ASSIGNMENT, late_class)}
     full = sum(course.cell_points(ASSIGNMENT).values())
@@ -401,7 +403,7 @@ def test_export_takes_the_late_penalty_off(late_class):
 def test_export_writes_the_due_date_and_penalties_into_nbgraders_gradebook(late_class, tmp_path):
     from nbgrader.api import Gradebook
 
-    from grader import export
+    from grader.pipeline import export
 
     export.write(ASSIGNMENT, tmp_path / "grades.csv", late_class)
     full = sum(course.cell_points(ASSIGNMENT).values())
@@ -413,7 +415,7 @@ def test_export_writes_the_due_date_and_penalties_into_nbgraders_gradebook(late_
 
 
 def test_feedback_names_checks_draws_math_offline_wraps_and_says_late(late_class):
-    from grader import feedback
+    from grader.pipeline import feedback
 
     pages = {p.parent.parent.name: p.read_text() for p in feedback.generate(ASSIGNMENT, late_class)}
     for page in pages.values():
@@ -427,7 +429,7 @@ def test_feedback_names_checks_draws_math_offline_wraps_and_says_late(late_class
 
 
 def test_math_mathtext_cannot_draw_stays_as_tex():
-    from grader import feedback
+    from grader.pipeline import feedback
 
     page = "<p>fine $x^2$ and odd $\\unknowncommand{y}$</p><pre>$not math$</pre>"
     out = feedback.render_math(page)
@@ -435,7 +437,7 @@ def test_math_mathtext_cannot_draw_stays_as_tex():
 
 
 def test_report_lists_students_late_work_failures_and_flags(late_class):
-    from grader import report
+    from grader.pipeline import report
 
     page = report.build(ASSIGNMENT, late_class / "report" / ASSIGNMENT, late_class).read_text()
     students = re.search(r'<table id="students" class="sortable">(.*?)</table>', page, re.S).group(1)

@@ -15,7 +15,9 @@ import time
 import psutil
 import pytest
 
-from grader import course, record
+from grader import course
+
+from grader.pipeline import record
 
 ASSIGNMENT = "resnet50"
 NOTEBOOK = "Residual_Networks.ipynb"

@@ -4,7 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from grader import judging, units
+from grader import units
+
+from grader.pipeline import judging
 from grader.kernel import evidence
 from resnet_course import graph
 from resnet_course.initializers import ShapeKeyed, input_values, kernel_values, pattern

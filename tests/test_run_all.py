@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 
-from grader import scan
+from grader.pipeline import scan
 from resnet_course import summary
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import course, kernelspec, processes, results, sandbox, units
+from grader import course, units
+
+from grader.isolation import kernelspec, processes, sandbox
+
+from grader.pipeline import results
 from grader.kernel import watch
 from tests.corpus import hostile
 from tests.corpus.grading import ASSIGNMENT
@@ -38,10 +42,10 @@ print(json.dumps(out))
 
 
 def _in_sandbox(tmp_path: Path, code: str, *args: str, timeout: int = 60) -> subprocess.CompletedProcess:
-    """`code` run the way a grading kernel is started: grader.sandbox in an allow-list root, in scratch/."""
+    """`code` run the way a grading kernel is started: grader.isolation.sandbox in an allow-list root, in scratch/."""
     scratch = tmp_path / "scratch"
     scratch.mkdir(exist_ok=True)
-    argv = [sys.executable, "-m", "grader.sandbox", "--report", str(tmp_path / "end.json"), "--no-network",
+    argv = [sys.executable, "-m", "grader.isolation.sandbox", "--report", str(tmp_path / "end.json"), "--no-network",
             "--confine=bwrap", *(f"--allow={p}" for p in kernelspec.allowed(ASSIGNMENT)), "--max-processes=64", "--",
             sys.executable, "-c", code, *args]
     env = {**os.environ, "PYTHONPATH": str(course.ROOT)}
@@ -185,7 +189,7 @@ def test_the_other_copy_of_the_course_is_out_of_sight(graded_class):
 
 def test_a_damaged_graded_notebook_costs_only_its_student_the_feedback(tmp_path, monkeypatch):
     """feedback.generate goes on past a student whose page nbgrader cannot make, and says who at the end."""
-    from grader import export, feedback, record
+    from grader.pipeline import export, feedback, record
 
     class Api:
         def generate_feedback(self, assignment, student, force=True):

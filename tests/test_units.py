@@ -4,14 +4,17 @@ of grading/ released); changing one unit's grading re-grades that unit's submiss
 
 import ast
 import json
+import re
 import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from grader import autograde, course, executors, judging, units
-from grader.jobs import Outcome
+from grader import course, units
+
+from grader.pipeline import autograde, executors, judging
+from grader.pipeline.jobs import Outcome
 
 ROOT = course.ROOT
 UNITS = units.names()
@@ -135,7 +138,7 @@ def test_unit_release_holds_nothing_of_grading(unit):
 @pytest.fixture(scope="module")
 def conformance_grades():
     """Each unit's solution and untouched release, graded by the engine (confined kernels, judged outside)."""
-    from grader.jobs import Job, Limits
+    from grader.pipeline.jobs import Job, Limits
 
     jobs_of, templates = {}, {}
     for unit in UNITS:
@@ -206,3 +209,100 @@ def test_changing_one_units_hidden_case_or_judge_regrades_that_unit_only(tmp_pat
     stored = root / "solutions" / "resnet50" / "grading" / "expected.json"
     stored.write_text(json.dumps(json.loads(stored.read_text())))
     assert grade_all() == [("resnet50", "ada")]  # the stored expectations changed
+
+
+# --- a third assignment, added as the README says -----------------------------------------------------------
+
+
+def readme_unit(root: Path) -> tuple[str, list]:
+    """Writes the files of the README's "Add an assignment" section into the course `root`; returns the unit's
+    name and its notebook's cells (kind, grade id, points, source) in order."""
+    text = (ROOT / "README.md").read_text()
+    section = re.split(r"\n#{2,3} (?!BEGIN|END)", text.split("### Add an assignment", 1)[1], maxsplit=1)[0]
+    blocks = [b.split("```", 1)[0] for b in section.split("```python\n")[1:]]
+    cells, unit = [], None
+    for block in blocks:
+        first, _, body = block.partition("\n")
+        if first.startswith("# cell: "):
+            kind, grade_id, *points = first.removeprefix("# cell: ").split()
+            cells.append((kind, grade_id, float(points[0]) if points else 0.0, body.strip("\n")))
+        elif first.startswith("# solutions/"):
+            path = root / first.removeprefix("# ")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(body)
+            unit = path.relative_to(root / "solutions").parts[0]
+    assert unit and cells, "the README section lost its files or cells"
+    return unit, cells
+
+
+def readme_notebook(cells: list) -> nbformat.NotebookNode:
+    """The notebook as nbgrader's Create Assignment toolbar makes it from those cells."""
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    nb.cells.append(nbformat.v4.new_markdown_cell("# Tiny\n\nWrite `relu`."))
+    for kind, grade_id, points, source in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["nbgrader"] = {"grade": kind == "tests", "grade_id": grade_id, "locked": kind == "tests",
+                                     "schema_version": 3, "solution": kind == "solution", "task": False,
+                                     **({"points": points} if kind == "tests" else {})}
+        nb.cells.append(cell)
+    return nb
+
+
+def grader_cli(root: Path, *args: str, timeout: int = 900):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "grader", "--course", str(root), *args], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_a_third_assignment_from_the_readme_is_released_graded_fed_back_and_exported(tmp_path):
+    import csv
+
+    root = tmp_path / "course"
+    unit, cells = readme_unit(root)
+    notebook = root / "solutions" / unit / "Tiny.ipynb"
+    nbformat.write(readme_notebook(cells), notebook)
+    assert units.names(root) == [unit]
+
+    released = grader_cli(root, "release", unit)
+    assert released.returncode == 0, released.stdout[-3000:] + released.stderr[-3000:]
+    assert "ready to hand out" in released.stdout
+    release = root / "assignments" / unit
+    assert (release / "checks.py").exists() and not (release / "grading").exists()
+    assert "units.hidden" not in (release / "Tiny.ipynb").read_text()
+
+    # Four students: the solution, the untouched release, a relu the visible check catches, and one that
+    # passes the visible check but not the hidden cases (only the judge, outside the kernel, can tell).
+    solution = nbformat.read(notebook, as_version=4)
+    wrong = {"ada": None, "bo": "release",
+             "cy": "    return x\n",
+             "di": "    return np.array([0.0, 0.0, 3.0]) if np.shape(x) == (3,) else x\n"}
+    for student, body in wrong.items():
+        nb = nbformat.read(release / "Tiny.ipynb", as_version=4) if body == "release" else nbformat.read(notebook, as_version=4)
+        if body not in (None, "release"):
+            cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "relu")
+            cell.source = "import numpy as np\n\n\ndef relu(x):\n" + body
+        (tmp_path / "incoming" / student).mkdir(parents=True)
+        nbformat.write(nb if body is not None else solution, tmp_path / "incoming" / student / "Tiny.ipynb")
+    collected = grader_cli(root, "collect", unit, str(tmp_path / "incoming"))
+    assert collected.returncode == 0, collected.stdout[-2000:] + collected.stderr[-2000:]
+
+    graded = grader_cli(root, "autograde", unit, "--workers", "2")
+    assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-3000:]
+    fed_back = grader_cli(root, "feedback", unit)
+    assert fed_back.returncode == 0, fed_back.stderr[-2000:]
+    exported = grader_cli(root, "export", unit)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+
+    rows = {r["student_id"]: r for r in csv.DictReader((root / f"grades-{unit}.csv").open())}
+    assert {s: (rows[s]["status"], float(rows[s]["total"])) for s in wrong} == {
+        "ada": ("graded", 2.0), "bo": ("graded", 0.0), "cy": ("graded", 0.0), "di": ("graded", 0.0)}
+    assert "should be [0, 0, 3]" in rows["cy"]["relu_values why"]
+    assert "must work elementwise, on any shape" in rows["di"]["relu_values why"]  # the judge's words
+    page = (root / "feedback" / "di" / unit / "Tiny.html").read_text()
+    assert "must work elementwise" in page and "units.hidden" not in page

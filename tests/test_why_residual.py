@@ -402,7 +402,7 @@ def test_release_holds_no_solution_and_no_outputs():
 def sandboxed():
     """The solution, and the solution with its hidden tests silenced from a student cell, graded as
     `python -m grader autograde` grades: a confined kernel, the verdicts given outside it."""
-    from grader import execute, jobs
+    from grader.pipeline import execute, jobs
 
     silenced = nbformat.read(SOURCE, as_version=4)
     first = next(c for c in silenced.cells if c.metadata.get("nbgrader", {}).get("grade_id") == EXERCISES[0])

@@ -1,4 +1,4 @@
-"""How a hidden test hands what it saw to its judge (grader.judging, the unit's grading/judge.py).
+"""How a hidden test hands what it saw to its judge (grader.pipeline.judging, the unit's grading/judge.py).
 
 A hidden test runs inside the student's kernel, where student code can reach anything: so it does not give
 the verdict there. It records evidence (the learner's graphs and outputs on the hidden cases) and the
@@ -6,7 +6,7 @@ verdict is given where student code cannot reach: by grader.preprocessors.JudgeH
 worker, which alone sees the reference. Forging evidence that passes means producing the reference's
 graphs and outputs, which is solving the exercise.
 
-Under grader.execute the kernel has the evidence folder in $RESNET_COURSE_EVIDENCE; anywhere else (plain
+Under grader.pipeline.execute the kernel has the evidence folder in $RESNET_COURSE_EVIDENCE; anywhere else (plain
 nbgrader, the release proof, tests) there is no such folder and the judge is called at once, in-process.
 
 The files are JSON and .npz (never pickle: the worker reads files that student code could have written).
@@ -32,7 +32,7 @@ def filename(key: tuple[str, ...]) -> str:
 def deliver(key: tuple[str, ...], data: dict, arrays: dict[str, np.ndarray] | None = None) -> None:
     folder = os.environ.get(ENV)
     if not folder:  # no worker will judge afterwards (plain nbgrader): the unit's judge, now, in this process
-        from .. import units
+        from grader import units
 
         unit, name, *args = key
         units.judges(unit)[name](*args, json.loads(json.dumps(data, default=str)), arrays or {})  # as if read back

@@ -5,8 +5,8 @@ Student cells run in the same interpreter as the checks, so they can replace a c
 `verify()`: each function of the course's checking modules must still be the one compiled from its file, and
 numpy's comparison functions must still be numpy's. This stops the patching a student can do in a line or
 two, and says so at once. A determined attacker can still defeat anything that runs in the same process:
-that is why the verdicts are given outside the kernel (grader.kernel.evidence, grader.judging) and the AST scan
-(grader.scan) flags such code for the instructor's review.
+that is why the verdicts are given outside the kernel (grader.kernel.evidence, grader.pipeline.judging) and the AST scan
+(grader.pipeline.scan) flags such code for the instructor's review.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from resnet_course.checking import CheckFailed
 
-from .. import units
+from grader import units
 
 # The checks' shared machinery and the kernel side of the grader; every loaded unit module (its checks.py and
 # grading/hidden.py, imported through grader.units) is guarded as well, found in sys.modules, not listed.

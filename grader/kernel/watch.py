@@ -1,15 +1,15 @@
 """Inside a grading kernel: note what student code leaves behind after each cell, for the instructor's review.
 
-Started by the grading kernelspec (grader.execute) before any cell runs. After each cell it notes background
+Started by the grading kernelspec (grader.pipeline.execute) before any cell runs. After each cell it notes background
 threads still running student code, processes still running, import hooks added to sys.meta_path or
 sys.path_hooks, tracing and profiling hooks (sys.settrace, sys.setprofile, threading's), and attempts to open
 or list paths the kernel cannot see (the allow-list sandbox shows nothing else of the machine). Each note names
 the cell (its execution count) and the line; the worker turns them into "Flagged for review" lines
-(grader.results.watch_flags). Notes are written to watch.json in the evidence folder.
+(grader.pipeline.results.watch_flags). Notes are written to watch.json in the evidence folder.
 
 Advisory only: student code runs in this process and could silence it. What must hold (nothing outlives the
-kernel, nothing outside the allow-list is visible) is enforced outside the kernel (grader.sandbox,
-grader.execute).
+kernel, nothing outside the allow-list is visible) is enforced outside the kernel (grader.isolation.sandbox,
+grader.pipeline.execute).
 """
 
 from __future__ import annotations
@@ -219,7 +219,7 @@ class Watch:
 
 def start() -> None:
     """Watch this kernel's cells (nothing to do outside a grading kernel: no evidence folder)."""
-    from . import evidence
+    from grader.kernel import evidence
 
     folder = os.environ.get(evidence.ENV)
     shell = getattr(__import__("builtins"), "get_ipython", lambda: None)()

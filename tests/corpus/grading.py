@@ -13,8 +13,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import autograde, collect, course, record
-from grader.jobs import Limits
+from grader import course
+
+from grader.pipeline import autograde, collect, record
+from grader.pipeline.jobs import Limits
 
 from . import classroom, hostile
 

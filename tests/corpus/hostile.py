@@ -230,7 +230,7 @@ def build(points: dict[str, float], course: Path | None = None) -> list[Submissi
     """The cases; `course` is the course folder the absolute-path case aims at (a placeholder without one).
     The fork bomb is left out where kernels cannot get a user id of their own (the process limit would then
     count the grader's own processes, and nothing else could stop it)."""
-    from grader.kernelspec import confinement
+    from grader.isolation.kernelspec import confinement
 
     confined = confinement()
     # Only kernels with a user id of their own are kept from writing the grader's files.
@@ -338,6 +338,11 @@ def build(points: dict[str, float], course: Path | None = None) -> list[Submissi
             "identity_block", "import checks as c\nc.check_identity_block = lambda *a, **k: None\n"
             "c.check_block_values = lambda *a, **k: None", wrong=True)}, lost_identity,
                    message=r"assigns c.check_identity_block"),
+        # A submission carrying its own checks.py (every check passes) beside a wrong identity block: the
+        # course's checks.py replaces it in the graded folder, and the hidden tests never read either copy.
+        Submission("tamper-own-checks-file", "hostile", {NOTEBOOK: student_notebook(sources_for(SHORTCUT_MISSING)),
+                                                         "checks.py": b"def __getattr__(name):\n    return lambda *a, **k: None\n"},
+                   lost_identity),
         Submission("tamper-patch-keras", "hostile", {NOTEBOOK: _with_prefix(
             "identity_block", "keras.Model.count_params = lambda self: 23_600_006", wrong=True)}, lost_identity,
                    message=r"assigns keras.Model.count_params"),

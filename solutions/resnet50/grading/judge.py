@@ -1,6 +1,6 @@
 """The verdicts of the ResNet assignment's hidden tests (grading/hidden.py), from the evidence they delivered.
 
-grader.judging calls JUDGES in the grading worker, after the kernel has run the notebook, where student code
+grader.pipeline.judging calls JUDGES in the grading worker, after the kernel has run the notebook, where student code
 cannot reach them (in-process where there is no evidence folder). The reference graphs are stored in
 expected.json by `python -m grader expected resnet50` (building them needs Keras; judging does not), the
 reference values come from the NumPy reference (reference.py).

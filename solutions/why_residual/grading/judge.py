@@ -1,6 +1,6 @@
 """The verdicts of the "Why residual networks?" hidden tests (grading/hidden.py), from their evidence.
 
-grader.judging calls JUDGES in the grading worker, or in-process where there is no evidence folder. Graphs
+grader.pipeline.judging calls JUDGES in the grading worker, or in-process where there is no evidence folder. Graphs
 come from expected.json (written by `python -m grader expected why_residual`), values and gradients from the
 NumPy reference (reference.py).
 """

@@ -1,10 +1,10 @@
 """Start one grading kernel confined and under resource limits, and say how it ended.
 
-    python -m grader.sandbox --report FILE [--cpu-seconds N] [--memory-mb N] [--max-processes N]
+    python -m grader.isolation.sandbox --report FILE [--cpu-seconds N] [--memory-mb N] [--max-processes N]
                              [--max-file-mb N] [--no-network] [--conceal PATH ...] [--keep DIR ...]
                              -- <kernel command>
 
-The kernelspec written for each graded submission (grader.execute) points here. This process forks; the
+The kernelspec written for each graded submission (grader.isolation.kernelspec) points here. This process forks; the
 child confines itself and becomes the kernel; the parent waits and writes the kernel's end (exit code or
 signal) to FILE, so a dead kernel gets a status that names its cause (out of memory, CPU limit, os._exit,
 segfault) instead of nbgrader's bare "kernel died".
@@ -466,7 +466,7 @@ def _wait(child: int, uid: int | None, most: int) -> tuple[int, int]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.sandbox")
+    parser = argparse.ArgumentParser(prog="python -m grader.isolation.sandbox")
     parser.add_argument("--report", required=True)
     parser.add_argument("--cpu-seconds", type=int)
     parser.add_argument("--memory-mb", type=int)
@@ -499,7 +499,7 @@ def main(argv=None) -> int:
             apply_limits(args)
             os.execvp(command[0], command)
         except BaseException as e:  # noqa: BLE001  (say why on the kernel's stderr; the report shows 127)
-            print(f"grader.sandbox: cannot start the kernel: {e}", file=sys.stderr, flush=True)
+            print(f"grader.isolation.sandbox: cannot start the kernel: {e}", file=sys.stderr, flush=True)
         finally:
             os._exit(127)
     # The kernel shares our process group, so interrupts (SIGINT to the group) reach it directly; pass on

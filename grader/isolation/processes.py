@@ -1,7 +1,7 @@
 """The processes a student's kernel starts: seen from outside the kernel, killed when it ends, none outliving it.
 
 The worker becomes a subreaper, so orphans re-parent to it; after each cell it notes what the kernel left
-running (grader.execute.ExecuteGradedCells); once the kernel has shut down it kills and waits for whatever is
+running (grader.pipeline.execute.ExecuteGradedCells); once the kernel has shut down it kills and waits for whatever is
 left, then takes back the scratch folders the kernel could write.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 def left_running(sandbox_pid: int | None) -> list:
     """Processes the kernel started that are still running: below the sandbox process, all but the chain that
-    leads to the kernel (grader.sandbox, bwrap and its init where used, the kernel)."""
+    leads to the kernel (grader.isolation.sandbox, bwrap and its init where used, the kernel)."""
     import psutil
 
     if not sandbox_pid:

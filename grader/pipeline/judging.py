@@ -2,7 +2,7 @@
 
 A hidden-test section calls `units.hidden("<unit>").<test>(fn, "arg", ...)`; the kernel side delivers what it
 saw under the key (<unit>, <test>, "arg", ...), and here that unit's judge (grading/judge.py's JUDGES) gives
-the verdict. Under grader.execute this runs in the grading worker, after the kernel has run the notebook
+the verdict. Under grader.pipeline.execute this runs in the grading worker, after the kernel has run the notebook
 (grader.preprocessors.JudgeHiddenTests), where student code cannot reach it; elsewhere the kernel side calls
 `judge` in-process. Nothing here knows an assignment: the units are found by grader.units.
 """
@@ -16,8 +16,8 @@ import numpy as np
 
 from resnet_course.checking import CheckFailed
 
-from . import units
-from .kernel import evidence
+from grader import units
+from grader.kernel import evidence
 
 
 class NoJudge(CheckFailed):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .jobs import Limits
+from grader.pipeline.jobs import Limits
 
 
 def _first_line(text: str, limit: int = 300) -> str:
@@ -47,7 +47,7 @@ def _cell_name(nb, index: int) -> str:
 def watch_flags(nb, folder: Path, observed: list[tuple[int, str]] = ()) -> list[str]:
     """Flags for review from what the kernel's watch noted (grader.watch: cell and line) and from the processes
     seen from outside after each cell (`observed`: cell index, what). Read once the kernel has ended."""
-    from . import watch
+    from grader.kernel import watch
 
     counts = {c.get("execution_count"): i for i, c in enumerate(nb.cells)
               if c.cell_type == "code" and c.get("execution_count") is not None}

@@ -1,7 +1,7 @@
 """The prepare step: read the submission before any of its code runs, fix what can be fixed, flag the rest.
 
 A notebook that is missing, empty, not UTF-8, not a notebook or another assignment's is Ungradable (a status
-and one sentence, no kernel started); the static scan (grader.scan) and the comparison with the release's
+and one sentence, no kernel started); the static scan (grader.pipeline.scan) and the comparison with the release's
 locked cells give flags for the instructor's review.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from . import scan
-from .jobs import Job, Template
+from grader.pipeline import scan
+from grader.pipeline.jobs import Job, Template
 
 
 def safe_path(name: str) -> PurePosixPath:

@@ -68,7 +68,7 @@ def load(root: Path, assignment: str) -> Policy | None:
 
 
 def save(root: Path, assignment: str, policy: Policy | None) -> Path:
-    from .record import _write_atomically
+    from grader.pipeline.record import _write_atomically
 
     data = load_all(root)
     if policy is None:

@@ -1,7 +1,7 @@
 """The "export" step: one CSV row per student, in the shape LMS gradebooks import.
 
 Columns: student_id, status, total (the raw score), late_days, penalty, final (total less the late penalty of
-the assignment's policy, grader.late), max_total, one column per exercise, then for every check (graded test
+the assignment's policy, grader.pipeline.late), max_total, one column per exercise, then for every check (graded test
 cell) its points and "<check> why": one line saying why it lost points (the check's own message, recorded by
 the grading run), the LMS's ids as collect found them (lms, lms_user_id, lms_submission_id), late (by the
 policy's due date, else the LMS's marker), submitted_at, message. Scores come from the gradebook (so a TA's manual override counts); the status
@@ -13,7 +13,7 @@ Canvas's own columns (Student, ID = the Canvas user id, SIS User ID, SIS Login I
 Possible" row and one column for the assignment; students collected from Moodle into a Moodle grading
 worksheet (write_moodle: Identifier "Participant <id>", Full name, Grade, Maximum Grade, Feedback comments, ...)
 for the assignment's "Upload grading worksheet". Both carry the final score. Files are written whole or not
-at all. `write` also puts the due date and each penalty into nbgrader's gradebook (grader.late).
+at all. `write` also puts the due date and each penalty into nbgrader's gradebook (grader.pipeline.late).
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ import csv
 import io
 from pathlib import Path
 
-from . import autograde, collect, course, late, record
+from grader import course
+
+from grader.pipeline import autograde, collect, late, record
 
 
 LMS_COLUMNS = ["lms", "lms_user_id", "lms_submission_id", "late", "submitted_at"]

@@ -1,6 +1,6 @@
 """Where submissions are graded: a pool of processes on this machine, or an existing Dask cluster.
 
-Both take jobs and yield Outcomes as they finish; the worker function (grader.execute.grade) gets everything
+Both take jobs and yield Outcomes as they finish; the worker function (grader.pipeline.execute.grade) gets everything
 as bytes and returns everything as data, so a remote worker needs no shared disk or database access.
 
 Before a cluster grades anything, `probe` checks that it can: the scheduler and every worker import this
@@ -23,9 +23,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # (grader.execute imports nbgrader: seconds; the command line's checks must not wait for it)
-    from .jobs import Job, Limits, Outcome, Template
+if TYPE_CHECKING:  # (grader.pipeline.execute imports nbgrader: seconds; the command line's checks must not wait for it)
+    from grader.pipeline.jobs import Job, Limits, Outcome, Template
 
+GRADER = Path(__file__).resolve().parent.parent  # the grader package, whose source every worker must share
 CONNECT_TIMEOUT_S = 5  # an unreachable scheduler is said after this long
 WORKERS_TIMEOUT_S = 30  # a scheduler without workers, after this long
 PROBE_TIMEOUT_S = 120  # the probe task itself (a worker's first import of nbgrader can take a while)
@@ -36,7 +37,7 @@ PACKAGES = ("nbgrader", "nbclient", "nbformat", "ipykernel", "keras", "tensorflo
 START_WORKERS = "PYTHONPATH=<this repository> dask worker {address} --nthreads 1"
 
 
-# grader.sandbox.mode() of a worker, said in words
+# grader.isolation.sandbox.mode() of a worker, said in words
 CONFINEMENT = {"bwrap-user": "in a root of their own (bubblewrap) with a user id of their own",
                "bwrap": "in a root of their own (bubblewrap) but the worker's user id",
                "user": "with a user id of their own and a private view of the files",
@@ -58,7 +59,7 @@ def default_workers() -> int:
 
 
 def _crashed(job: Job, error: BaseException) -> Outcome:
-    from .jobs import Outcome
+    from grader.pipeline.jobs import Outcome
 
     return Outcome(job.student, job.digest, "error", f"the grading worker crashed: {type(error).__name__}: {error}",
                    timestamp=job.timestamp)
@@ -69,7 +70,7 @@ _GRADING = False  # in a pool worker: a submission is being graded
 
 def _grade_here(job: Job, template: Template, limits: Limits) -> Outcome:
     global _GRADING
-    from .execute import grade
+    from grader.pipeline.execute import grade
 
     _GRADING = True
     try:
@@ -82,7 +83,7 @@ def _on_ctrl_c(signum, frame) -> None:
     """Ctrl-C reaches every process of the terminal's group, pool workers included: a worker stops its kernels
     at once and goes quietly (the coordinator says what was recorded). Grading, it unwinds (its scratch
     folders are removed); idle, it just ends."""
-    from .processes import kill_descendants
+    from grader.isolation.processes import kill_descendants
 
     kill_descendants()
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -101,7 +102,7 @@ def _pool_worker() -> None:
 
 def _stop(pool: ProcessPoolExecutor, grace_s: float = 3.0) -> None:
     """End a pool's workers: a few seconds to unwind by themselves (Ctrl-C reached them too), then killed;
-    their kernels die with them (grader.sandbox: PR_SET_PDEATHSIG)."""
+    their kernels die with them (grader.isolation.sandbox: PR_SET_PDEATHSIG)."""
     import time
 
     processes = list((getattr(pool, "_processes", None) or {}).values())
@@ -156,7 +157,7 @@ def _source_digest() -> str:
     import resnet_course
 
     digest = hashlib.sha256()
-    for package in (Path(__file__).resolve().parent, Path(resnet_course.__file__).resolve().parent):
+    for package in (GRADER, Path(resnet_course.__file__).resolve().parent):
         for path in sorted(package.rglob("*")):
             if path.is_file() and path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
                 digest.update(path.relative_to(package.parent).as_posix().encode() + b"\0" + path.read_bytes())
@@ -165,11 +166,11 @@ def _source_digest() -> str:
 
 def facts(sandbox: bool = True) -> dict:
     """What a grading process here runs: Python, the versions of PACKAGES, the grader's source digest and
-    (sandbox=True) how it confines student code (grader.sandbox.mode). Imports what a grading task names
-    (grader.execute, hence nbgrader): a process that cannot, cannot read one."""
+    (sandbox=True) how it confines student code (grader.isolation.sandbox.mode). Imports what a grading task names
+    (grader.pipeline.execute, hence nbgrader): a process that cannot, cannot read one."""
     from importlib import metadata
 
-    from . import execute  # noqa: F401
+    from grader.pipeline import execute  # noqa: F401
 
     versions = {}
     for name in PACKAGES:
@@ -178,9 +179,9 @@ def facts(sandbox: bool = True) -> dict:
         except metadata.PackageNotFoundError:
             versions[name] = None
     out = {"python": platform.python_version(), "versions": versions, "source": _source_digest(),
-           "grader": str(Path(__file__).resolve().parent), "host": platform.node()}
+           "grader": str(GRADER), "host": platform.node()}
     if sandbox:
-        from .kernelspec import confinement
+        from grader.isolation.kernelspec import confinement
 
         out["sandbox"] = confinement()
     return out
@@ -188,7 +189,7 @@ def facts(sandbox: bool = True) -> dict:
 
 # Evaluated on the scheduler and workers by the built-in eval, which any Python can unpickle: the probe must
 # reach a process that cannot import the grader to tell that it cannot.
-_FACTS_THERE = "__import__('grader.executors', fromlist=['facts']).facts({sandbox})"
+_FACTS_THERE = "__import__('grader.pipeline.executors', fromlist=['facts']).facts({sandbox})"
 
 
 def _differences(there: dict, here: dict, packages=PACKAGES) -> list[str]:
@@ -295,7 +296,7 @@ def dask(jobs: Iterable[Job], template: Template, limits: Limits, client) -> Ite
     `--nthreads 1` and as many workers per machine as it has cores."""
     from distributed import as_completed as dask_completed
 
-    from .execute import grade
+    from grader.pipeline.execute import grade
 
     if isinstance(client, str):
         with connect(client) as connected:

@@ -4,7 +4,7 @@ Graded submissions get nbgrader's feedback page (scores and the visible checks' 
 their tracebacks removed by the course config), then polished here: the table of contents names each check
 (not "Test cell"), math is drawn into the page as SVG pictures by matplotlib's mathtext (no MathJax, nothing
 loaded from the network; an expression mathtext cannot draw stays as its TeX source), long lines of messages
-wrap, and a line says when the submission was late and what that cost (grader.late). Submissions that could
+wrap, and a line says when the submission was late and what that cost (grader.pipeline.late). Submissions that could
 not be graded get a page that says why, so every student hears something.
 """
 
@@ -17,7 +17,9 @@ import io
 import re
 from pathlib import Path
 
-from . import course, export, late, record
+from grader import course
+
+from grader.pipeline import export, late, record
 
 WRAP_CSS = """<style>
 pre, div.output_text pre, div.output_subarea pre { white-space: pre-wrap; overflow-wrap: anywhere; }
@@ -115,7 +117,7 @@ UNGRADED_PAGE = """<!DOCTYPE html>
 def generate(assignment: str, root: Path | None = None, only: list[str] | None = None) -> list[Path]:
     from tqdm import tqdm
 
-    from .jobs import STATUSES
+    from grader.pipeline.jobs import STATUSES
 
     root = Path(root or course.ROOT)
     records = record.load(root, assignment)

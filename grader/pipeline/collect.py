@@ -27,7 +27,7 @@ Each student's folder gets nbgrader's timestamp.txt and submission.json: what th
 LMS, login, user id, submission id, the late marker), the submission time (submitted_at; time_from says whether
 the LMS gave it or it is the newest kept file's time: zip entry times carry no zone and are taken as UTC) and
 which downloaded file became which submitted one, so export can give the LMS its own ids back and the late
-policy (grader.late) can count days.
+policy (grader.pipeline.late) can count days.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-from .executors import Problem
+from grader.pipeline.executors import Problem
 
 CANVAS = re.compile(r"^(?P<who>[A-Za-z0-9-]+?)(?:_(?P<late>LATE|late))?_(?P<user>\d+)_(?P<submission>\d+)"
                     r"_(?P<name>.+)$")
@@ -326,7 +326,7 @@ def collect(source: Path, assignment: str, root: Path, notebooks: list[str]) -> 
         report.students[student] = sorted(files)
         report.lms[student] = meta
     # What this collect found, for the instructor's report (beside the grading status files, not among them).
-    from .record import _write_atomically
+    from grader.pipeline.record import _write_atomically
 
     # (one entry per download: collecting a second LMS's zip keeps the first's findings; the same one again
     # replaces them)

@@ -1,5 +1,5 @@
-"""How a grading kernel is started: the confinement this worker can give it (grader.sandbox), what it may see,
-and the kernelspec that starts it through grader.sandbox with the submission's limits.
+"""How a grading kernel is started: the confinement this worker can give it (grader.isolation.sandbox), what it may see,
+and the kernelspec that starts it through grader.isolation.sandbox with the submission's limits.
 
 What the kernel may read is derived, not listed: the runtime, the course package, the data set, the kernel
 side of the grader (grader/units.py, grader/kernel/) and of each assignment unit (grader.units.kernel_files).
@@ -13,17 +13,17 @@ import os
 import sys
 from pathlib import Path
 
-from . import units
-from .jobs import Limits
-from .kernel import evidence
+from grader import units
+from grader.pipeline.jobs import Limits
+from grader.kernel import evidence
 
 KERNEL_NAME = "resnet-course-grading"
 
 
 @functools.cache
 def confinement() -> str:
-    """grader.sandbox.mode() on this worker, found once."""
-    from . import sandbox
+    """grader.isolation.sandbox.mode() on this worker, found once."""
+    from grader.isolation import sandbox
 
     return sandbox.mode()
 
@@ -34,7 +34,7 @@ def visible(unit: str) -> list[Path]:
     (grader.units.kernel_files). Nothing else of the kit or of the course: no solution, judge or gradebook."""
     import resnet_course
 
-    package = Path(__file__).resolve().parent
+    package = Path(units.__file__).resolve().parent  # grader/
     paths = [Path(sys.prefix), Path(resnet_course.__file__).parent, units.ROOT / "datasets",
              package / "__init__.py", package / "units.py", package / "kernel", *units.kernel_files(unit)]
     if os.environ.get("SIGNS_DATA"):
@@ -43,7 +43,7 @@ def visible(unit: str) -> list[Path]:
 
 
 def allowed(unit: str) -> list[str]:
-    """The allow-list root's contents (bubblewrap): `visible` but the runtime, which grader.sandbox binds."""
+    """The allow-list root's contents (bubblewrap): `visible` but the runtime, which grader.isolation.sandbox binds."""
     return [str(p) for p in visible(unit) if p != Path(sys.prefix).resolve()]
 
 
@@ -80,7 +80,7 @@ def write_kernelspec(folder: Path, report: Path, unit: str, limits: Limits, keep
                    *(f"--keep={p}" for p in keep)]
     if confinement() in ("user", "bwrap-user"):
         confine.append(f"--max-processes={limits.max_processes}")
-    argv = [sys.executable, "-m", "grader.sandbox", "--report", str(report), "--memory-mb", str(limits.memory_mb),
+    argv = [sys.executable, "-m", "grader.isolation.sandbox", "--report", str(report), "--memory-mb", str(limits.memory_mb),
             "--cpu-seconds", str(limits.submission_timeout * max(1, limits.threads)),
             "--max-file-mb", str(limits.max_file_mb), *([] if limits.network else ["--no-network"]), *confine, "--",
             sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",

@@ -14,7 +14,9 @@ import io
 from collections import Counter
 from pathlib import Path
 
-from . import collect, course, export, late, record
+from grader import course
+
+from grader.pipeline import collect, export, late, record
 
 
 def _figure_png(fig) -> bytes:

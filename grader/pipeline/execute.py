@@ -3,13 +3,13 @@
 A worker receives everything as bytes (the submission's files and the assignment's Template), so the same
 function runs in a local process pool or on a remote Dask worker with no shared disk or database. It builds
 a private scratch course, runs nbgrader's own autograde there with the course's config (the student's kernel
-started by grader.sandbox: limits, and where Linux allows it a root filesystem of its own holding only what
+started by grader.isolation.sandbox: limits, and where Linux allows it a root filesystem of its own holding only what
 it needs (bubblewrap), a pid namespace and a user id of its own) and returns an Outcome. Nothing the kernel
 started runs by the time results are read: ExecuteGradedCells kills and waits for every process left once
 the kernel has shut down, and takes back its scratch folders, before nbgrader writes the graded notebook and
 the judge reads the evidence. The hidden tests' verdicts are given here, after the kernel has run, from
 the evidence it left (grader.preprocessors.JudgeHiddenTests). Only the coordinator writes the real
-gradebook (grader.record).
+gradebook (grader.pipeline.record).
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, List, Unicode
 
-from . import course, units
-from .jobs import Job, Limits, Outcome, Template
-from .kernelspec import KERNEL_NAME, write_kernelspec
-from .prepare import Ungradable, prepare, safe_path
-from .preprocessors import JudgeHiddenTests
-from .processes import after_kernel, become_subreaper, cpu_seconds, kill_descendants, left_running
-from .results import cell_messages, failure, timed_out_cells, watch_flags
+from grader import course, units
+from grader.pipeline.jobs import Job, Limits, Outcome, Template
+from grader.isolation.kernelspec import KERNEL_NAME, write_kernelspec
+from grader.pipeline.prepare import Ungradable, prepare, safe_path
+from grader.preprocessors import JudgeHiddenTests
+from grader.isolation.processes import after_kernel, become_subreaper, cpu_seconds, kill_descendants, left_running
+from grader.pipeline.results import cell_messages, failure, timed_out_cells, watch_flags
 
 
 class ExecuteGradedCells(Execute):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .jobs import Outcome, Template
+    from grader.pipeline.jobs import Outcome, Template
 
 
 def status_dir(root: Path, assignment: str) -> Path:

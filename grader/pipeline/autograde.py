@@ -1,7 +1,7 @@
 """Grade a class: find the submissions, skip those already graded, grade the rest in parallel (locally or on
 Dask) with a progress bar, and record each outcome as it arrives. A grader error never replaces an earlier
-result (grader.record) and is retried by the next run; on a cluster, one probe checks first that it can grade
-(grader.executors.probe).
+result (grader.pipeline.record) and is retried by the next run; on a cluster, one probe checks first that it can grade
+(grader.pipeline.executors.probe).
 
     python -m grader autograde resnet50                 # every new or changed submission, all cores
     python -m grader autograde resnet50 --force alice   # re-grade alice even if nothing changed
@@ -18,8 +18,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import course, executors, record
-from .jobs import Job, Limits, Template
+from grader import course
+
+from grader.pipeline import executors, record
+from grader.pipeline.jobs import Job, Limits, Template
 
 SKIPPED_FILES = {"timestamp.txt", "submission.json"}  # (nbgrader's, and collect's note of the LMS's details)
 SKIPPED_DIRS = {".ipynb_checkpoints", "__pycache__"}
@@ -99,8 +101,8 @@ def ensure_released(assignment: str, root: Path, db_url: str) -> None:
 
 def isolation(limits: Limits, scheduler: str | None) -> str:
     """What confines student code here; a missing mechanism is said, not skipped silently."""
-    from .kernelspec import confinement
-    from .sandbox import network_isolation_available
+    from grader.isolation.kernelspec import confinement
+    from grader.isolation.sandbox import network_isolation_available
 
     lines = [f"kernels limited to {limits.memory_mb} MB, {limits.cell_timeout} s per cell, "
              f"{limits.submission_timeout} s per submission, each in its own scratch course"]
@@ -125,7 +127,7 @@ def isolation(limits: Limits, scheduler: str | None) -> str:
         lines.append(f"WARNING {where}: no Linux namespaces (needs root or unprivileged user namespaces): kernels "
                      "run as you and can read and write what you can; only the resource limits apply")
     if mode in ("user", "namespace"):
-        from .sandbox import SANDBOX_ENV, bwrap_path
+        from grader.isolation.sandbox import SANDBOX_ENV, bwrap_path
 
         why = (f"{SANDBOX_ENV}=paths is set" if os.environ.get(SANDBOX_ENV) == "paths" else
                "bubblewrap (bwrap) does not work here" if bwrap_path() else "bubblewrap (bwrap) is not installed")
