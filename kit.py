@@ -25,6 +25,7 @@ import tempfile
 import time
 import venv
 from pathlib import Path
+from unittest import mock  # patch.dict: os.environ with the kernel's values, restored afterwards
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -222,7 +223,7 @@ def run_as_autograder(notebook: Path, all_cells: bool):
     # What the grading kernels get (grader/pipeline/execute.py): autograde mode (training is a short smoke run),
     # quiet TensorFlow, no windows for plots.
     kernel_env = {"NBGRADER_EXECUTION": "autograde", "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "agg"}
-    with tempfile.TemporaryDirectory(prefix="kit-check-") as scratch, environment(kernel_env), kernel_noise_hidden():
+    with tempfile.TemporaryDirectory(prefix="kit-check-") as scratch, mock.patch.dict(os.environ, kernel_env), kernel_noise_hidden():
         folder = Path(scratch) / notebook.parent.name
         shutil.copytree(notebook.parent, folder, ignore=shutil.ignore_patterns(*NOT_COPIED))
         nb = nbformat.read(folder / notebook.name, as_version=4)
@@ -251,21 +252,6 @@ def kernel_noise_hidden():
         finally:
             os.dup2(saved, 2)
             os.close(saved)
-
-
-@contextlib.contextmanager
-def environment(values: dict):
-    """os.environ with `values` set (the kernel inherits them), restored afterwards."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def executor(all_cells: bool):

@@ -312,7 +312,9 @@ def expected(args) -> int:
 
     if not (units.folder(args.course) / args.assignment / "grading" / "expected.py").is_file():
         raise Refused(f"{args.assignment} stores no expectations (no solutions/{args.assignment}/grading/expected.py)")
-    return units.module(args.assignment, "grading.expected", args.course).main(["--check"] if args.check else [])
+    from grader.expectations import command
+
+    return command(units.module(args.assignment, "grading.expected", args.course), check=args.check)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ runs --check for every unit).
 
 from __future__ import annotations
 
-import argparse
 import io
 from pathlib import Path
 
@@ -25,27 +24,26 @@ def write_arrays(target: Path, arrays: dict[str, np.ndarray]) -> None:
     print(f"wrote {target} ({', '.join(sorted(arrays))})")
 
 
-def command(argv, doc: str, compute, stored, target: Path, graph_target: Path, graph_text) -> int:
-    """`python -m grader expected <unit> [--check]`: write (or compare) the arrays compute() gives with
-    `target` (read back by stored()) and graph_text() with `graph_target`."""
+def command(expected, check: bool = False) -> int:
+    """Write (or with check=True compare) a unit's stored expectations: `expected` is its grading/expected.py,
+    which gives compute() (the arrays its visible checks carry, stored in TARGET) and graph_text() (what its
+    judges read, stored in GRAPH_TARGET), both from the reference. 0 when written or unchanged, 1 when drifted."""
     from resnet_course._quiet import quiet_tensorflow_import
+    from resnet_course.checking import stored_arrays
 
-    quiet_tensorflow_import()  # this one builds models
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="compare instead of writing")
-    args = parser.parse_args(argv)
-    arrays = compute()
-    if args.check:
-        drifted = drift(stored(), arrays)
+    quiet_tensorflow_import()  # the graphs are built with Keras
+    arrays, graph_text = expected.compute(), expected.graph_text()
+    if check:
+        drifted = drift(stored_arrays(expected.TARGET), arrays)
         if drifted:
             print(f"stored expectations drifted from the reference: {drifted}")
             return 1
-        if graph_target.read_text() != graph_text():
-            print(f"{graph_target.name} drifted from the reference")
+        if expected.GRAPH_TARGET.read_text() != graph_text:
+            print(f"{expected.GRAPH_TARGET.name} drifted from the reference")
             return 1
         print("stored expectations match the reference")
         return 0
-    write_arrays(target, arrays)
-    graph_target.write_text(graph_text())
-    print(f"wrote {graph_target}")
+    write_arrays(expected.TARGET, arrays)
+    expected.GRAPH_TARGET.write_text(graph_text)
+    print(f"wrote {expected.GRAPH_TARGET}")
     return 0

@@ -14,8 +14,9 @@ assignment's name):
                        the key (<name>, <test>, "arg", ...). It knows no right answer.
         judge.py       WORKER SIDE. `JUDGES = {<test>: judge(*args, data, arrays)}`: raises CheckFailed, with
                        the learner's diagnosis, unless the evidence matches the reference.
-        expected.py    optional: `main(argv)` writes (or with --check compares) the stored expectations
-                       from the reference (`python -m grader expected <name> [--check]`).
+        expected.py    optional: the stored expectations, from the reference: compute() (arrays for the
+                       visible checks, stored in TARGET) and graph_text() (for the judges, in GRAPH_TARGET);
+                       `python -m grader expected <name> [--check]` writes or compares them.
         mutants.py     optional: CELLS, MUTANTS, CORRECT_VARIANTS, wrong and legitimately different solutions
                        as edits of the solution cells (grader.mutants runs them; the tests prove each).
         ...            anything else the judges read (reference.py, expected.json).

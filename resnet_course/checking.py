@@ -5,6 +5,7 @@ Each unit's checks.py holds only its own cases and diagnoses; what they share li
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -67,16 +68,52 @@ def reused(store: dict, key, make):
     return store[key]
 
 
-def mode_mismatch(output: np.ndarray, expected: dict[str, np.ndarray], mode: str, rtol: float,
-                  atol: float) -> tuple[str, str | float] | None:
-    """How `output` differs from expected[mode], or None when it matches: ("shape", the expected shape),
-    ("other mode", that mode) when it is the other BatchNormalization mode's output, else ("values", the
-    largest difference). Each unit's checks word the diagnosis."""
+def value_problem(output: np.ndarray, expected: dict[str, np.ndarray], mode: str, rtol: float, atol: float,
+                  other_mode: str, values: str) -> str | None:
+    """What is wrong with `output` against expected[mode], or None when it matches: its shape; the other
+    BatchNormalization mode's output (then `other_mode` says what to do); other values (then `values`)."""
     if output.shape != expected[mode].shape:
-        return "shape", str(expected[mode].shape)
+        return f"Output shape should be {expected[mode].shape}; found {output.shape}."
     if np.allclose(output, expected[mode], rtol=rtol, atol=atol):
         return None
     other = "training" if mode == "inference" else "inference"
     if np.allclose(output, expected[other], rtol=rtol, atol=atol):
-        return "other mode", other
-    return "values", float(np.abs(output - expected[mode]).max())
+        return f"In {mode} mode the block gives the {other}-mode output: {other_mode}"
+    err = np.abs(output - expected[mode]).max()
+    return (f"The {mode}-mode output differs from the expected values (largest difference {err:.3g}) although the "
+            f"structure looks right. {values}")
+
+
+@contextlib.contextmanager
+def names_replaced(fn, replacements: dict):
+    """Run `fn` with names of its module (the notebook) bound to other objects, restored afterwards."""
+    namespace = fn.__globals__
+    saved = {k: namespace[k] for k in replacements if k in namespace}
+    namespace.update(replacements)
+    try:
+        yield
+    finally:
+        for k in replacements:
+            namespace.pop(k, None)
+        namespace.update(saved)
+
+
+def with_stand_ins(fn, stand_ins: dict, call):
+    """call() while the names in `stand_ins` (the learner's blocks) are bound to stand-ins in fn's notebook:
+    (its result, None), or (None, the CheckFailed it raised)."""
+    with names_replaced(fn, stand_ins):
+        try:
+            return call(), None
+        except CheckFailed as e:
+            return None, e
+
+
+def check_returned_tensor(name: str, out, X, unchanged: str) -> None:
+    """Raise CheckFailed unless the learner's block returned a Keras tensor other than its input X; `unchanged`
+    says what to build instead."""
+    if out is None:
+        raise CheckFailed(f"{name} returned None: end the function with `return X`.")
+    if not hasattr(out, "_keras_history"):
+        raise CheckFailed(f"{name} must return the Keras tensor the block computes; it returned {type(out).__name__}.")
+    if out is X:
+        raise CheckFailed(f"{name} returned its input unchanged: {unchanged}")

@@ -11,8 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import course, units
-
+from grader import course, expectations, units
 from grader.pipeline import autograde, executors, judging
 from grader.pipeline.jobs import Outcome
 
@@ -101,7 +100,7 @@ def test_no_twin_files_named_after_an_assignment():
 
 @pytest.mark.parametrize("unit", UNITS)
 def test_unit_stored_expectations_are_fresh(unit, capsys):
-    assert units.module(unit, "grading.expected").main(["--check"]) == 0, capsys.readouterr().out
+    assert expectations.command(units.module(unit, "grading.expected"), check=True) == 0, capsys.readouterr().out
 
 
 @pytest.mark.parametrize("unit", UNITS)
@@ -136,13 +135,31 @@ def test_unit_release_holds_nothing_of_grading(unit):
 
 
 @pytest.fixture(scope="module")
-def conformance_grades():
+def templates():
+    """Each unit as workers get it: built by a fresh nbgrader generate_assignment (grader.course.template)."""
+    return {unit: course.template(unit) for unit in UNITS}
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_unit_committed_release_is_what_nbgrader_generates(unit, templates):
+    """assignments/<unit>/ is a fresh release: its notebooks as generate_assignment writes them, and the
+    source folder's other files (checks.py, stored arrays, pictures) as they are."""
+    committed_dir = ROOT / "assignments" / unit
+    committed = {p.relative_to(committed_dir).as_posix(): p.read_bytes()
+                 for p in committed_dir.rglob("*") if p.is_file()}
+    fresh = {**templates[unit].release, **templates[unit].files}
+    assert committed.keys() == fresh.keys()
+    for path, content in committed.items():
+        assert content == fresh[path], f"{path} differs from a fresh generate_assignment: run `grader release {unit}`"
+
+
+@pytest.fixture(scope="module")
+def conformance_grades(templates):
     """Each unit's solution and untouched release, graded by the engine (confined kernels, judged outside)."""
     from grader.pipeline.jobs import Job, Limits
 
-    jobs_of, templates = {}, {}
+    jobs_of = {}
     for unit in UNITS:
-        templates[unit] = course.template(unit)
         jobs_of[unit] = [Job(who, {f"{name}.ipynb": (ROOT / folder / unit / f"{name}.ipynb").read_bytes()
                                     for name in templates[unit].notebooks})
                          for who, folder in (("solution", "solutions"), ("release", "assignments"))]

@@ -86,12 +86,7 @@ def _build_block(fn, case: BlockCase):
         if problems:
             raise CheckFailed(_format(fn, case, problems)) from e
         raise _explain_build_error(e, case, fn) from e
-    if out is None:
-        raise CheckFailed(f"{name} returned None: end the function with `return X`.")
-    if not hasattr(out, "_keras_history"):
-        raise CheckFailed(f"{name} must return the Keras tensor the block computes; it returned {type(out).__name__}.")
-    if out is X:
-        raise CheckFailed(f"{name} returned its input unchanged: build the main path and return its result.")
+    checking.check_returned_tensor(name, out, X, unchanged="build the main path and return its result.")
     model = keras.Model(X, out)
     return model, graph.trace(out)
 
@@ -365,20 +360,13 @@ def check_block_values(fn, case: BlockCase, mode: str, expected: dict[str, np.nd
 def compare_block_values(name: str, case: BlockCase, mode: str, output: np.ndarray,
                          expected: dict[str, np.ndarray]) -> None:
     """Raise CheckFailed, saying what the difference suggests, unless `output` matches expected[mode]."""
-    mismatch = checking.mode_mismatch(output, expected, mode, RTOL, ATOL)
-    if mismatch is None:
-        return
-    what, detail = mismatch
-    if what == "shape":
-        problem = f"Output shape should be {detail}; found {output.shape}."
-    elif what == "other mode":
-        problem = (f"In {mode} mode the block gives the {detail}-mode output: BatchNormalization is not following "
-                   "the mode Keras asks for. Don't pass `training` to its layers, and use Keras's own BatchNormalization.")
-    else:
-        problem = (f"The {mode}-mode output differs from the expected values (largest difference {detail:.3g}) although "
-                   "the structure looks right. Check BatchNormalization's settings (keep the default epsilon) and "
-                   "that nothing else changes the values.")
-    raise CheckFailed(_format(name, case, [problem]))
+    problem = checking.value_problem(
+        output, expected, mode, RTOL, ATOL,
+        other_mode="BatchNormalization is not following the mode Keras asks for. Don't pass `training` to its "
+                   "layers, and use Keras's own BatchNormalization.",
+        values="Check BatchNormalization's settings (keep the default epsilon) and that nothing else changes the values.")
+    if problem:
+        raise CheckFailed(_format(name, case, [problem]))
 
 
 def _call_text(fn, case: BlockCase) -> str:
@@ -426,20 +414,6 @@ RESNET50_LAYOUT = [
 RESNET50_PARAMS = {"total": 23_600_006, "trainable": 23_546_886}
 
 
-@contextlib.contextmanager
-def blocks_replaced(fn, identity_block, convolutional_block):
-    """Run `fn` with the notebook's identity_block/convolutional_block names bound to other functions."""
-    namespace = fn.__globals__
-    saved = {k: namespace[k] for k in ("identity_block", "convolutional_block") if k in namespace}
-    namespace["identity_block"], namespace["convolutional_block"] = identity_block, convolutional_block
-    try:
-        yield
-    finally:
-        for k in ("identity_block", "convolutional_block"):
-            namespace.pop(k, None)
-        namespace.update(saved)
-
-
 def record_layout(ResNet50, classes: int = 6):
     """Call ResNet50 with stand-in blocks that log their arguments; returns (calls, model or None, error).
 
@@ -449,11 +423,10 @@ def record_layout(ResNet50, classes: int = 6):
     """
     def record():
         calls = []
-        with blocks_replaced(ResNet50, *stand_in_blocks(calls)):
-            try:
-                return calls, _call_resnet50(ResNet50, classes), None
-            except CheckFailed as e:
-                return calls, None, e
+        identity, convolutional = stand_in_blocks(calls)
+        model, error = checking.with_stand_ins(ResNet50, {"identity_block": identity, "convolutional_block": convolutional},
+                                               lambda: _call_resnet50(ResNet50, classes))
+        return calls, model, error
 
     return _reused(_LAYOUTS, (ResNet50, getattr(ResNet50, "__code__", None), classes), record)
 

@@ -167,12 +167,7 @@ def build_block(fn, case: BlockCase):
             raise CheckFailed(f"{case.describe(fn)} failed while adding the skip connection: {text}\n{hint}",
                               shown=[hint, f"  (adding the skip connection failed, calling {case.describe(fn)})"]) from e
         raise CheckFailed(f"{case.describe(fn)} raised {type(e).__name__}: {text}") from e
-    if out is None:
-        raise CheckFailed(f"{name} returned None: end the function with `return X`.")
-    if not hasattr(out, "_keras_history"):
-        raise CheckFailed(f"{name} must return the Keras tensor the block computes; it returned {type(out).__name__}.")
-    if out is X:
-        raise CheckFailed(f"{name} returned its input unchanged: build the block's layers and return their result.")
+    checking.check_returned_tensor(name, out, X, unchanged="build the block's layers and return their result.")
     return keras.Model(X, out), graph.trace(out)
 
 
@@ -295,20 +290,12 @@ def check_block_values(fn, case: BlockCase, expected: dict[str, np.ndarray]) -> 
 def compare_block_values(name: str, case: BlockCase, out: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
     """Raise CheckFailed, saying what the difference suggests, unless both modes' outputs match `expected`."""
     for mode in ("inference", "training"):
-        mismatch = checking.mode_mismatch(out[mode], expected, mode, RTOL, ATOL)
-        if mismatch is None:
-            continue
-        what, detail = mismatch
-        if what == "shape":
-            problem = f"Output shape should be {detail}; found {out[mode].shape}."
-        elif what == "other mode":
-            problem = (f"In {mode} mode the block gives the {detail}-mode output: don't pass `training` to "
-                       "BatchNormalization, Keras chooses the mode.")
-        else:
-            problem = (f"The {mode}-mode output differs from the expected values (largest difference {detail:.3g}) "
-                       "although the structure looks right. Use Keras's Dense and BatchNormalization with their "
-                       "default settings.")
-        raise CheckFailed(_format(name, case, [problem]))
+        problem = checking.value_problem(
+            out[mode], expected, mode, RTOL, ATOL,
+            other_mode="don't pass `training` to BatchNormalization, Keras chooses the mode.",
+            values="Use Keras's Dense and BatchNormalization with their default settings.")
+        if problem:
+            raise CheckFailed(_format(name, case, [problem]))
 
 
 def _visible_block(kind: str, fn, part: str) -> None:
@@ -340,20 +327,6 @@ def check_residual_block(residual_block, part: str = "all") -> None:
 BLOCK_NAMES = ("plain_block", "residual_block")
 
 
-@contextlib.contextmanager
-def names_replaced(fn, replacements: dict):
-    """Run `fn` with names of its module (the notebook) bound to other objects, restored afterwards."""
-    namespace = fn.__globals__
-    saved = {k: namespace[k] for k in replacements if k in namespace}
-    namespace.update(replacements)
-    try:
-        yield
-    finally:
-        for k in replacements:
-            namespace.pop(k, None)
-        namespace.update(saved)
-
-
 def call_make_net(make_net, case: NetCase):
     import keras
 
@@ -379,11 +352,9 @@ def record_blocks(make_net, case: NetCase):
     """
     calls = []
     plain, residual = stand_in_blocks(calls)
-    with names_replaced(make_net, {"plain_block": plain, "residual_block": residual}):
-        try:
-            return calls, call_make_net(make_net, case), None
-        except CheckFailed as e:
-            return calls, None, e
+    model, error = checking.with_stand_ins(make_net, {"plain_block": plain, "residual_block": residual},
+                                           lambda: call_make_net(make_net, case))
+    return calls, model, error
 
 
 def stand_in_blocks(calls: list) -> tuple:

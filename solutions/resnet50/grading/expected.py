@@ -8,15 +8,12 @@ visible checks carry (../expected.npz) and what the judges compare the hidden te
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from .. import checks
 from resnet_course.initializers import input_values
-
-from grader.expectations import command
 
 from . import reference
 
@@ -25,7 +22,7 @@ TARGET = checks.EXPECTED_FILE
 GRAPH_TARGET = Path(__file__).with_name("expected.json")
 
 
-def hidden_expectations_text() -> str:
+def graph_text() -> str:
     """What judge.py compares the hidden tests' evidence with: the reference blocks' graphs on the hidden
     cases, and ResNet50's block calls and graph around the same stand-in blocks the hidden tests use."""
     import json
@@ -59,11 +56,3 @@ def compute() -> dict[str, np.ndarray]:
         for mode, value in reference_outputs(case).items():
             arrays[f"{kind}_{mode}"] = value
     return arrays
-
-
-def main(argv=None) -> int:
-    return command(argv, __doc__, compute, checks.stored_expected, TARGET, GRAPH_TARGET, hidden_expectations_text)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,15 +8,12 @@ its visible checks carry (../expected.npz) and what the judges compare the hidde
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from .. import checks
 from resnet_course.initializers import input_values
-
-from grader.expectations import command
 
 from . import reference
 from .hidden import BLOCK_OPS
@@ -25,7 +22,7 @@ TARGET = checks.EXPECTED_FILE
 GRAPH_TARGET = Path(__file__).with_name("expected.json")
 
 
-def hidden_expectations_text() -> str:
+def graph_text() -> str:
     """What judge.py compares the hidden tests' evidence with: the reference blocks' graphs on the
     hidden cases, and make_net's block calls and graph around the same stand-in blocks the hidden tests use."""
     import json
@@ -71,11 +68,3 @@ def compute() -> dict[str, np.ndarray]:
     for key, value in gradient_expectations(list(case.ops), x, y).items():
         arrays[f"gradient_{key}"] = value
     return arrays
-
-
-def main(argv=None) -> int:
-    return command(argv, __doc__, compute, checks.stored_expected, TARGET, GRAPH_TARGET, hidden_expectations_text)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
