@@ -193,15 +193,16 @@ def use_precision(framework: str, precision: str) -> None:
 
 def notebook_resnet50():
     """`ResNet50` as the solution notebook defines it: its first import cell, then its three exercise cells."""
-    from tests.corpus.mutants import EXERCISES, SOURCE, solution_sources
+    from grader.mutants import Suite, notebook_imports
 
-    cells = json.loads(SOURCE.read_text())["cells"]
-    imports = next("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    suite = Suite("resnet50")
+    imports, _ = suite.graded_cells()
     namespace: dict = {}
-    exec(compile(imports, f"{SOURCE.name}: import cell", "exec"), namespace)
-    sources = solution_sources(SOURCE)
-    for exercise in EXERCISES:
-        exec(compile(sources[exercise], f"{SOURCE.name}: {exercise}", "exec"), namespace)
+    with notebook_imports(suite.unit):  # its `import checks`, as in the notebook's folder
+        exec(compile(imports, f"{suite.source.name}: import cell", "exec"), namespace)
+    sources = suite.solution_sources()
+    for exercise in suite.exercises:
+        exec(compile(sources[exercise], f"{suite.source.name}: {exercise}", "exec"), namespace)
     return namespace["ResNet50"]
 
 

@@ -30,20 +30,20 @@ import numpy as np  # noqa: E402
 
 from resnet_course import data, plots, training  # noqa: E402
 
-NOTEBOOK = ROOT / "solutions" / "resnet50" / "Residual_Networks.ipynb"
 
 
 def notebook_resnet50():
     """The solution notebook's own ResNet50 function (its import cell and three exercise cells, executed)."""
-    import json
+    from grader.mutants import Suite, notebook_imports
 
-    cells = json.loads(NOTEBOOK.read_text())["cells"]
-    code = [c for c in cells if c["cell_type"] == "code"]
+    suite = Suite("resnet50")
+    imports, _ = suite.graded_cells()
     namespace: dict = {}
-    exec("".join(code[0]["source"]).replace("print(backend.report())", ""), namespace)
-    for cell in code:
-        if cell["metadata"].get("nbgrader", {}).get("grade_id") in ("identity_block", "convolutional_block", "resnet50"):
-            exec("".join(cell["source"]), namespace)
+    with notebook_imports(suite.unit):  # its `import checks`, as in the notebook's folder
+        exec(imports.replace("print(backend.report())", ""), namespace)
+    sources = suite.solution_sources()
+    for exercise in suite.exercises:
+        exec(sources[exercise], namespace)
     return namespace["ResNet50"]
 
 

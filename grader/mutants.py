@@ -58,7 +58,7 @@ def solution_sources(notebook: Path) -> dict[str, str]:
 
 
 # The unit's modules its notebook imports by name (`import checks`), from the notebook's own folder.
-SIBLINGS = ("checks", "experiments")
+SIBLINGS = (units.CHECKS, "experiments")
 
 
 @contextlib.contextmanager

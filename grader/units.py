@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import multiprocessing.util
 import os
+import shutil
 import sys
 import tempfile
 import types
@@ -46,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent  # the course kit's checkout
 ENV = "RESNET_COURSE_UNITS"  # the solutions/ folder whose units to load (set for workers and kernels)
 PACKAGE = "course_units"
 KERNEL_SIDE = ("__init__.py", "hidden.py")  # the part of grading/ a kernel imports; the rest stays with the worker
+CHECKS = "checks"  # the name a unit's notebook imports its visible checks by (checks.py, beside it)
 
 
 class UnknownUnit(LookupError):
@@ -140,17 +143,23 @@ def loaded_from(base: Path):
             os.environ[ENV] = before
 
 
+_MATERIALIZED: dict[str, Path] = {}  # digest -> the folder written for it by this process
+
+
 def materialize(unit: str, files: dict[str, bytes], grading: dict[str, bytes], digest: str) -> Path:
     """A solutions/ folder holding `unit` (its released `files` and its `grading` folder), written once per
-    process and digest: a worker with no shared disk grades from what the coordinator sent (grader.pipeline.jobs)."""
-    base = Path(tempfile.gettempdir()) / f"resnet-course-units-{os.getpid()}-{digest[:16]}"
-    folder = base / unit
-    if not (folder / "grading" / "__init__.py").is_file():
+    process and digest and removed when the process ends: a worker with no shared disk grades from what the
+    coordinator sent (grader.pipeline.jobs)."""
+    if digest not in _MATERIALIZED:
+        base = Path(tempfile.mkdtemp(prefix="resnet-course-units-"))
+        # Removed at exit, also in pool workers, which end with os._exit (no atexit) after these finalizers.
+        multiprocessing.util.Finalize(None, shutil.rmtree, args=(base,), kwargs={"ignore_errors": True}, exitpriority=0)
         for prefix, contents in (("", files), ("grading/", grading)):
             for name, data in contents.items():
-                target = folder / (prefix + name)
                 if ".." in Path(name).parts or Path(name).is_absolute():
                     raise ValueError(f"unsafe file name {name!r}")
+                target = base / unit / (prefix + name)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
-    return base
+        _MATERIALIZED[digest] = base
+    return _MATERIALIZED[digest]

@@ -21,8 +21,9 @@ from resnet_course.checking import CheckFailed
 
 from grader import units
 
-# The checks' shared machinery and the kernel side of the grader; every loaded unit module (its checks.py and
-# grading/hidden.py, imported through grader.units) is guarded as well, found in sys.modules, not listed.
+# The checks' shared machinery and the kernel side of the grader; the notebook's `checks` and every loaded unit
+# module (its checks.py and grading/hidden.py, imported through grader.units) are guarded as well, found in
+# sys.modules, not listed.
 SHARED = ("resnet_course.checking", "resnet_course.graph", "resnet_course.initializers", "grader.units",
           "grader.kernel.evidence", "grader.kernel.integrity")
 NUMPY = {"numpy": ("allclose", "isclose", "array_equal", "abs", "max", "asarray", "all", "any"),
@@ -38,17 +39,18 @@ def _digest(code: types.CodeType) -> str:
 
 
 @lru_cache(maxsize=None)
-def _compiled(name: str) -> dict[str, str]:
-    """{function name: digest} of the module's top-level functions, compiled afresh from its file."""
-    module = sys.modules.get(name) or importlib.import_module(name)
-    with open(module.__file__, encoding="utf-8") as f:
-        code = compile(f.read(), module.__file__, "exec", dont_inherit=True)
+def _compiled(path: str) -> dict[str, str]:
+    """{function name: digest} of the top-level functions of the module file `path`, compiled afresh."""
+    with open(path, encoding="utf-8") as f:
+        code = compile(f.read(), path, "exec", dont_inherit=True)
     return {c.co_name: _digest(c) for c in code.co_consts if isinstance(c, types.CodeType)}
 
 
 def guarded() -> list[str]:
-    return [*SHARED, *sorted(name for name in list(sys.modules) if units.is_unit_module(name)
-                              and name.rsplit(".", 1)[-1] in ("checks", "hidden"))]
+    """SHARED, the notebook's own visible checks (imported from its folder) and the units' loaded checks and
+    hidden tests."""
+    return [*SHARED, units.CHECKS, *sorted(name for name in list(sys.modules) if units.is_unit_module(name)
+                                           and name.rsplit(".", 1)[-1] in (units.CHECKS, "hidden"))]
 
 
 def problems() -> list[str]:
@@ -60,7 +62,7 @@ def problems() -> list[str]:
         if not getattr(module, "__file__", None):  # replaced in sys.modules by a module of the notebook's making
             found.append(f"sys.modules[{name!r}]")
             continue
-        for function, digest in _compiled(name).items():
+        for function, digest in _compiled(module.__file__).items():
             live = getattr(module, function, None)
             live = getattr(live, "__wrapped__", live)  # functools.lru_cache and friends
             code = getattr(live, "__code__", None)
