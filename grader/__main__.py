@@ -11,6 +11,9 @@ A term with this course, in order:
   deadline   resnet50 --due 2026-11-21T23:59 --per-day 10 --cap 50 --grace 15
                                           the due date and late policy (export, feedback, report apply it)
 
+After changing an assignment's grading (solutions/<assignment>/grading/, see README "Add an assignment"):
+  expected   resnet50 [--check]           rewrite (or compare) its stored expectations from its reference
+
 A mistake in the command (an unknown assignment, a bad option) is said in one line and exits 2; something to
 do first (collect before autograde, a cluster that cannot grade) in one line and exits 1; --debug shows the
 Python traceback behind any failure.
