@@ -9,7 +9,8 @@ untouched release) are graded once for real; then, for each class size, a fresh 
 folder and taken through `collect`, `autograde` (the worker pool replaced by REPLAYING those two recorded
 results, renamed to each student: nothing else is faked: skip logic, status files, error records and the
 gradebook are the real ones), a no-op re-run, `export` and `report`, each through `python -m grader`'s own
-entry point. Feedback runs nbconvert per student, so it is timed on a sample and the total extrapolated.
+entry point. Feedback runs nbconvert per student (on a process pool), so it is timed on a sample and the total
+extrapolated; a second feedback run of the sample, with no grade changed, shows that nothing is remade.
 
 Prints, per class size: wall seconds and coordinator CPU (its own and its child processes') for each step, coordinator CPU milliseconds per
 submission, peak memory of the coordinator process, gradebook size, and how many workers at 8 s per
@@ -133,6 +134,7 @@ def one_size(n: int, feedback_sample: int) -> dict:
         step("report", "report", ASSIGNMENT)
         sample = [f"student{i:05d}" for i in range(min(feedback_sample, n))]
         step("feedback (sample)", "feedback", ASSIGNMENT, *sample)
+        step("feedback again (no change)", "feedback", ASSIGNMENT, *sample)  # (incremental: nothing to remake)
         gradebook_mb = (root / "gradebook.db").stat().st_size / 2**20
         status_mb = sum(p.stat().st_size for p in (root / "grading").rglob("*") if p.is_file()) / 2**20
     return {"n": n, "rows": rows, "gradebook_mb": gradebook_mb, "status_mb": status_mb,
@@ -189,7 +191,7 @@ def main() -> int:
               f"{SECONDS_PER_SUBMISSION / per_sub:.0f} workers busy at {SECONDS_PER_SUBMISSION:g} s per submission; "
               f"peak memory {r['peak_rss_mb']:.0f} MB; gradebook {r['gradebook_mb']:.1f} MB, status files "
               f"{r['status_mb']:.1f} MB; feedback {fb_each:.2f} s per student (sample of {r['feedback_sample']}), "
-              f"{fb_each * r['n'] / 60:.1f} min for the class one after another")
+              f"{fb_each * r['n'] / 60:.1f} min for the class on this machine's feedback pool")
     return 0
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 import os
 import time
 from collections import Counter
@@ -72,17 +74,63 @@ def students(root: Path, assignment: str) -> list[str]:
     return sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir()) if submitted.exists() else []
 
 
-def job(root: Path, assignment: str, student: str) -> Job:
-    folder = Path(root) / "submitted" / student / assignment
-    files = {}
+def _files(folder: Path):
+    """(relative name, path) of every file of a submission that is graded, in name order."""
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder)
         if path.is_file() and not path.is_symlink() and relative.as_posix() not in SKIPPED_FILES \
                 and not SKIPPED_DIRS & set(relative.parts):
-            files[relative.as_posix()] = path.read_bytes()
+            yield relative.as_posix(), path
+
+
+def job(root: Path, assignment: str, student: str) -> Job:
+    folder = Path(root) / "submitted" / student / assignment
+    files = {name: path.read_bytes() for name, path in _files(folder)}
     stamp = folder / "timestamp.txt"
     timestamp = stamp.read_text().strip() if stamp.is_file() else None
     return Job(student, files, timestamp or None)
+
+
+DIGESTS = "digests.cache"  # (in grading/<assignment>/: not *.json, which are the status files)
+RACY_S = 2.0  # a file changed this recently may change again within the same mtime tick: never cached
+
+
+class Digests:
+    """Job.digest of each submission without reading its bytes when nothing changed: each file's sha256 is
+    cached by (size, mtime_ns) of that path; a file whose size or mtime differs is read and hashed again.
+    Only a cache: lost or unreadable, everything is hashed again."""
+
+    def __init__(self, root: Path, assignment: str):
+        self.path = record.status_dir(root, assignment) / DIGESTS
+        self.root, self.assignment = Path(root), assignment
+        try:
+            self.entries = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+        self.changed = False
+
+    def digest(self, student: str) -> str:
+        folder = self.root / "submitted" / student / self.assignment
+        old, new = self.entries.get(student, {}), {}
+        now = time.time_ns()
+        h = hashlib.sha256()
+        for name, path in _files(folder):
+            st = path.stat()
+            cached = old.get(name)
+            if cached and cached[0] == st.st_size and cached[1] == st.st_mtime_ns:
+                sha = cached[2]
+            else:
+                sha = hashlib.sha256(path.read_bytes()).hexdigest()
+            if now - st.st_mtime_ns > RACY_S * 1e9:
+                new[name] = [st.st_size, st.st_mtime_ns, sha]
+            h.update(name.encode() + b"\0" + bytes.fromhex(sha))  # (exactly as Job.digest)
+        if new != old:
+            self.entries[student], self.changed = new, True
+        return h.hexdigest()
+
+    def save(self) -> None:
+        if self.changed:
+            record._write_atomically(self.path, json.dumps(self.entries).encode())
 
 
 def ensure_released(assignment: str, root: Path, db_url: str) -> None:
@@ -176,16 +224,17 @@ def run(assignment: str, root: Path | None = None, only: list[str] | None = None
         template = template or course.template(assignment, root)
         ensure_released(assignment, root, db_url)
         done, failed = record.load(root, assignment), record.load_errors(root, assignment)
-        todo = []
+        todo, digests = [], Digests(root, assignment)
         for student in chosen:
-            j = job(root, assignment, student)
             previous = done.get(student)
             # A submission whose last run hit a grader error is graded again, changed or not.
             if not force and previous and previous.get("status") != "error" and student not in failed \
-                    and previous.get("key") == record.key(j.digest, template):
+                    and previous.get("key") == record.key(digests.digest(student), template):
                 summary.skipped.append(student)
             else:
-                todo.append(j)
+                todo.append(student)
+        digests.save()
+        todo = [job(root, assignment, student) for student in todo]  # (only these are read whole)
 
         if client is not None:
             outcomes = executors.dask(todo, template, limits, client)
@@ -201,9 +250,10 @@ def run(assignment: str, root: Path | None = None, only: list[str] | None = None
             print(f"{assignment}: grading {len(todo)} submission(s) on {where}; "
                   f"{len(summary.skipped)} unchanged since last time (use --force to re-grade them)")
         bar = tqdm(total=len(todo), unit="submission", disable=not progress, dynamic_ncols=True)
+        recorder = stack.enter_context(record.Recorder(template, root, db_url))  # (one gradebook for the run)
         with bar, _interruptible(summary, len(todo)):
             for outcome in outcomes:
-                rec = record.save(outcome, template, root, db_url)
+                rec = recorder.save(outcome)
                 summary.graded.append(rec)
                 if outcome.status != "graded":
                     kept = f" (its earlier result, {rec['kept']}, is kept)" if rec.get("kept") else ""

@@ -18,7 +18,6 @@ at all. `write` also puts the due date and each penalty into nbgrader's gradeboo
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 from pathlib import Path
@@ -58,8 +57,25 @@ def columns(assignment: str, root: Path | None = None) -> list[str]:
             *(name for c in checks for name in (c, c + WHY)), *LMS_COLUMNS, "message"]
 
 
+def class_scores(gb, assignment: str) -> dict[str, dict[str, float]]:
+    """{student: {grade id: score}} of every submission of the assignment, in one query (a TA's manual
+    score counts: nbgrader's Grade.score prefers it)."""
+    from nbgrader.api import Assignment, BaseCell, Grade, SubmittedAssignment, SubmittedNotebook
+
+    query = (gb.db.query(SubmittedAssignment.student_id, BaseCell.name, Grade.score)
+             .join(SubmittedNotebook, Grade.notebook_id == SubmittedNotebook.id)
+             .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+             .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
+             .join(BaseCell, Grade.cell_id == BaseCell.id)
+             .filter(Assignment.name == assignment))
+    out: dict[str, dict[str, float]] = {}
+    for student, name, score in query:
+        out.setdefault(student, {})[name] = score
+    return out
+
+
 def rows(assignment: str, root: Path | None = None) -> list[dict]:
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import Gradebook
 
     root = Path(root or course.ROOT)
     records = record.load(root, assignment)
@@ -71,45 +87,42 @@ def rows(assignment: str, root: Path | None = None) -> list[dict]:
     max_points = sum(points.values())
     out = []
     # (no gradebook before the first grading run: opening one would create it)
-    with Gradebook(course.load_config(root).CourseDirectory.db_url) if records else contextlib.nullcontext() as gb:
-        for student in everyone:
-            rec = records.get(student)
-            row = {"student_id": student, "status": rec["status"] if rec else "not_graded",
-                   "total": "", "max_total": f"{sum(points.values()):g}"}
-            cells: dict[str, float] = {}
-            if rec:
-                try:
-                    submission = gb.find_submission(assignment, student)
-                    cells = {g.name: g.score for nb in submission.notebooks for g in nb.grades}
-                except MissingEntry:
-                    pass
-            for exercise, grade_ids in groups.items():
-                row[exercise] = f"{sum(cells.get(g) or 0 for g in grade_ids):g}" if rec else ""
-            for exercise, grade_ids in groups.items():
-                for check in grade_ids:
-                    row[check] = f"{cells.get(check) or 0:g}" if rec else ""
-                    row[check + WHY] = reason(rec, check, cells.get(check) or 0, points[check]) if rec else ""
-            if rec:
-                row["total"] = f"{sum(v or 0 for v in cells.values()):g}"
-            lms = collect.metadata(root, assignment, student)
-            lateness = late.assess(policy, lms.get("submitted_at"), bool(lms.get("late")), max_points,
-                                   float(row["total"]) if row["total"] != "" else None)
-            row.update({"lms": lms.get("lms", ""), "lms_user_id": lms.get("user_id", ""),
-                        "lms_submission_id": lms.get("submission_id", ""),
-                        "late": ("yes" if lateness.late else "no") if lms or policy else "",
-                        "submitted_at": lms.get("submitted_at", ""),
-                        "late_days": "" if lateness.days is None else str(lateness.days),
-                        "penalty": f"{lateness.penalty:g}" if rec else "",
-                        "final": f"{float(row['total']) - lateness.penalty:g}" if row["total"] != "" else ""})
-            message = rec["message"] if rec else "submitted but not graded yet: run autograde"
-            if lateness.note:
-                message = "; ".join(filter(None, [message, lateness.note]))
-            if student in errors:
-                message = "; ".join(filter(None, [message, f"the last grading run hit a grader error "
-                                                  f"({errors[student]['message']}); this result is from an earlier "
-                                                  "run; run autograde again"]))
-            row["message"] = message
-            out.append(row)
+    scores = {}
+    if records:
+        with Gradebook(course.load_config(root).CourseDirectory.db_url) as gb:
+            scores = class_scores(gb, assignment)  # (one query for the class, not one per student)
+    for student in everyone:
+        rec = records.get(student)
+        row = {"student_id": student, "status": rec["status"] if rec else "not_graded",
+               "total": "", "max_total": f"{sum(points.values()):g}"}
+        cells = scores.get(student, {}) if rec else {}
+        for exercise, grade_ids in groups.items():
+            row[exercise] = f"{sum(cells.get(g) or 0 for g in grade_ids):g}" if rec else ""
+        for exercise, grade_ids in groups.items():
+            for check in grade_ids:
+                row[check] = f"{cells.get(check) or 0:g}" if rec else ""
+                row[check + WHY] = reason(rec, check, cells.get(check) or 0, points[check]) if rec else ""
+        if rec:
+            row["total"] = f"{sum(v or 0 for v in cells.values()):g}"
+        lms = collect.metadata(root, assignment, student)
+        lateness = late.assess(policy, lms.get("submitted_at"), bool(lms.get("late")), max_points,
+                               float(row["total"]) if row["total"] != "" else None)
+        row.update({"lms": lms.get("lms", ""), "lms_user_id": lms.get("user_id", ""),
+                    "lms_submission_id": lms.get("submission_id", ""),
+                    "late": ("yes" if lateness.late else "no") if lms or policy else "",
+                    "submitted_at": lms.get("submitted_at", ""),
+                    "late_days": "" if lateness.days is None else str(lateness.days),
+                    "penalty": f"{lateness.penalty:g}" if rec else "",
+                    "final": f"{float(row['total']) - lateness.penalty:g}" if row["total"] != "" else ""})
+        message = rec["message"] if rec else "submitted but not graded yet: run autograde"
+        if lateness.note:
+            message = "; ".join(filter(None, [message, lateness.note]))
+        if student in errors:
+            message = "; ".join(filter(None, [message, f"the last grading run hit a grader error "
+                                              f"({errors[student]['message']}); this result is from an earlier "
+                                              "run; run autograde again"]))
+        row["message"] = message
+        out.append(row)
     return out
 
 

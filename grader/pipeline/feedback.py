@@ -6,14 +6,20 @@ their tracebacks removed by the course config), then polished here: the table of
 loaded from the network; an expression mathtext cannot draw stays as its TeX source), long lines of messages
 wrap, and a line says when the submission was late and what that cost (grader.pipeline.late). Submissions that could
 not be graded get a page that says why, so every student hears something.
+
+For a big class: pages are made on a pool of processes, and only for students whose pages are not already made
+of their current grade (page_key, kept in grading/<assignment>/feedback/<student>.key, written after the pages:
+a run killed midway remakes the students it had not finished).
 """
 
 from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import html
 import io
+import json
 import re
 from pathlib import Path
 
@@ -114,43 +120,140 @@ UNGRADED_PAGE = """<!DOCTYPE html>
 """
 
 
-def generate(assignment: str, root: Path | None = None, only: list[str] | None = None) -> list[Path]:
-    from tqdm import tqdm
+def _version() -> str:
+    """What the pages depend on besides the student's data: this module (the polishing) and nbgrader's config
+    (what the page hides). Changing either regenerates everyone's feedback."""
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    h.update(course.CONFIG_FILE.read_bytes())
+    return h.hexdigest()
 
+
+def page_key(rec: dict, row: dict, comments: dict, autograded: Path, version: str) -> str:
+    """Everything a student's pages are made of: the status record, the export row (gradebook scores with a
+    TA's overrides, late penalty, message), the gradebook's comments and the autograded files (size and
+    mtime: record rewrites them on every grading run)."""
+    files = sorted((p.relative_to(autograded).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
+                   for p in autograded.rglob("*") if p.is_file()) if autograded.is_dir() else []
+    data = json.dumps([rec, row, comments, files, version], sort_keys=True, default=str)
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+def keys_dir(root: Path, assignment: str) -> Path:
+    return record.status_dir(root, assignment) / "feedback"  # (a subfolder: record.load reads only *.json beside it)
+
+
+def class_comments(root: Path, assignment: str) -> dict[str, dict[str, str | None]]:
+    """{student: {cell: comment}} from the gradebook in one query (a TA's comments show in the feedback)."""
+    from nbgrader.api import Assignment, BaseCell, Comment, Gradebook, SubmittedAssignment, SubmittedNotebook
+
+    out: dict[str, dict[str, str | None]] = {}
+    db_url = course.load_config(root).CourseDirectory.db_url
+    if db_url.startswith("sqlite:///") and not Path(db_url.removeprefix("sqlite:///")).exists():
+        return out  # (opening a gradebook that is not there would create one)
+    with Gradebook(db_url) as gb:
+        query = (gb.db.query(SubmittedAssignment.student_id, BaseCell.name, Comment.comment)
+                 .join(SubmittedNotebook, Comment.notebook_id == SubmittedNotebook.id)
+                 .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+                 .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
+                 .join(BaseCell, Comment.cell_id == BaseCell.id)
+                 .filter(Assignment.name == assignment))
+        for student, cell, comment in query:
+            out.setdefault(student, {})[cell] = comment
+    return out
+
+
+_API: dict = {}  # (one nbgrader API per process and course: building it costs more than a page)
+
+
+def one_student(assignment: str, root: Path, student: str, rec: dict, row: dict, max_score: float,
+                notebooks: list[str], exercises: dict[str, list[str]]) -> str | None:
+    """Write one student's pages; returns why it failed (None when it did not). Runs in a pool's process."""
     from grader.pipeline.jobs import STATUSES
 
+    folder = root / "feedback" / student / assignment
+    if rec["status"] == "graded":
+        # One student's damaged graded notebook must not cost the others their pages: go on, say so at the end.
+        try:
+            api = _API.get(root) or _API.setdefault(root, course.api(root))
+            result = api.generate_feedback(assignment, student, force=True)
+            if not result.get("success"):
+                raise RuntimeError((str(result.get("error") or "").strip().splitlines() or ["nbgrader failed"])[-1])
+            line = late_line(row, max_score)
+            for page in sorted(folder.glob("*.html")):
+                record._write_atomically(page, polish(page.read_text(), exercises, line).encode())
+        except Exception as e:  # noqa: BLE001
+            return f"{student} ({str(e)[:200]})"
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        for notebook in notebooks:
+            (folder / f"{notebook}.html").write_text(UNGRADED_PAGE.format(
+                assignment=html.escape(assignment), student=html.escape(student),
+                status=html.escape(STATUSES.get(rec["status"], rec["status"])),
+                message=html.escape(rec["message"]), max_score=max_score))
+    return None
+
+
+def generate(assignment: str, root: Path | None = None, only: list[str] | None = None,
+             workers: int | None = None) -> list[Path]:
+    """Write the chosen students' pages (default: everyone graded) on a pool of `workers` processes (default:
+    the cores; 1: in this process), skipping students whose pages are already made of their current grade
+    (page_key). Returns every chosen student's pages, rewritten or not."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import multiprocessing
+
+    from tqdm import tqdm
+
+    from grader.pipeline import executors
+
     root = Path(root or course.ROOT)
+    _API.clear()  # (built afresh by each run, in each worker: the course's config may have changed)
     records = record.load(root, assignment)
     chosen = [s for s in sorted(records) if only is None or s in only]
     max_score = sum(course.cell_points(assignment, root).values())
     notebooks = sorted(p.stem for p in (root / "solutions" / assignment).glob("*.ipynb"))
-    api = course.api(root)
     exercises = course.exercises(assignment, root)
     rows = {r["student_id"]: r for r in export.rows(assignment, root)}
-    pages, failed = [], []
-    for student in tqdm(chosen, unit="student", desc="feedback"):
-        rec = records[student]
+    comments = class_comments(root, assignment)
+    version = _version()
+    keys = {s: page_key(records[s], rows.get(s, {}), comments.get(s, {}), root / "autograded" / s / assignment,
+                        version) for s in chosen}
+
+    def current(student: str) -> bool:
         folder = root / "feedback" / student / assignment
-        if rec["status"] == "graded":
-            # One student's damaged graded notebook must not cost the others their pages: go on, say so at the end.
-            try:
-                result = api.generate_feedback(assignment, student, force=True)
-                if not result.get("success"):
-                    raise RuntimeError((str(result.get("error") or "").strip().splitlines() or ["nbgrader failed"])[-1])
-                line = late_line(rows.get(student, {}), max_score)
-                for page in sorted(folder.glob("*.html")):
-                    record._write_atomically(page, polish(page.read_text(), exercises, line).encode())
-            except Exception as e:  # noqa: BLE001
-                failed.append(f"{student} ({str(e)[:200]})")
-                continue
+        key_file = keys_dir(root, assignment) / f"{student}.key"
+        return (key_file.is_file() and key_file.read_text() == keys[student]
+                and all((folder / f"{nb}.html").is_file() for nb in notebooks))
+
+    todo = [s for s in chosen if not current(s)]
+    args = [(assignment, root, s, records[s], rows.get(s, {}), max_score, notebooks, exercises) for s in todo]
+    workers = max(1, min(workers or executors.default_workers(), len(todo)))
+    failed = []
+
+    def done(student: str, error: str | None) -> None:
+        if error:
+            failed.append(error)
+        else:  # (after the pages: a kill before this line regenerates the student next time)
+            record._write_atomically(keys_dir(root, assignment) / f"{student}.key", keys[student].encode())
+
+    bar = tqdm(total=len(todo), unit="student", desc="feedback")
+    with bar:
+        if workers == 1:
+            for a in args:
+                done(a[2], one_student(*a))
+                bar.update()
         else:
-            folder.mkdir(parents=True, exist_ok=True)
-            for notebook in notebooks:
-                (folder / f"{notebook}.html").write_text(UNGRADED_PAGE.format(
-                    assignment=html.escape(assignment), student=html.escape(student),
-                    status=html.escape(STATUSES.get(rec["status"], rec["status"])),
-                    message=html.escape(rec["message"]), max_score=max_score))
-        pages += sorted(folder.glob("*.html"))
+            # (fork where there is one: the workers start with nbgrader already imported, seconds saved each)
+            methods = multiprocessing.get_all_start_methods()
+            context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                futures = {pool.submit(one_student, *a): a[2] for a in args}
+                for future in as_completed(futures):
+                    done(futures[future], future.result())
+                    bar.update()
     if failed:
+        failed.sort()
         raise RuntimeError(f"feedback written for everyone but {len(failed)} student(s): {'; '.join(failed)}")
+    pages = []
+    for student in chosen:
+        pages += sorted((root / "feedback" / student / assignment).glob("*.html"))
     return pages

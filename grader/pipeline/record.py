@@ -70,53 +70,120 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def save(outcome: Outcome, template: Template, root: Path, db_url: str) -> dict:
-    """Write one outcome everywhere it belongs; returns the status record. A grader error beside an earlier
-    result is kept apart (see the module's docstring); its record says so with "kept": <earlier status>."""
-    from nbgrader.api import Gradebook
+class Recorder:
+    """Writes outcomes one after another through ONE gradebook connection (opening nbgrader's Gradebook costs
+    more than recording a submission). Each outcome is still committed before its status file is written,
+    so a kill midway leaves every recorded submission complete, as with save() alone.
 
-    assignment, student = template.assignment, outcome.student
-    record = {k: v for k, v in asdict(outcome).items() if k != "autograded"}
-    record["key"] = key(outcome.digest, template)
-    status_file = status_dir(root, assignment) / f"{student}.json"
-    error_file = errors_dir(root, assignment) / f"{student}.json"
-    if outcome.status == "error":
-        earlier = load(root, assignment).get(student) if status_file.exists() else None
-        if earlier and earlier.get("status") != "error":
-            record["kept"] = earlier["status"]
-            _write_atomically(error_file, json.dumps(record, indent=1).encode())
+        with Recorder(template, root, db_url) as recorder:
+            for outcome in outcomes:
+                recorder.save(outcome)
+    """
+
+    def __init__(self, template: Template, root: Path, db_url: str):
+        self.template, self.root, self.db_url = template, Path(root), db_url
+        self._gb = None
+
+    def __enter__(self) -> "Recorder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._gb is not None:
+            self._gb.close()
+            self._gb = None
+
+    def _gradebook(self):
+        if self._gb is None:  # (opened at the first outcome to record: a run of grader errors needs none)
+            from nbgrader.api import Gradebook
+
+            self._gb = Gradebook(self.db_url)
+        return self._gb
+
+    def _cells(self, kind, assignment: str, student: str):
+        """(Grade or Comment, notebook name, cell name) of the student's submission of the assignment, for the
+        notebooks of the template."""
+        from nbgrader.api import Assignment, BaseCell, Notebook, SubmittedAssignment, SubmittedNotebook
+
+        return (self._gb.db.query(kind, Notebook.name, BaseCell.name)
+                .join(SubmittedNotebook, kind.notebook_id == SubmittedNotebook.id)
+                .join(Notebook, SubmittedNotebook.notebook_id == Notebook.id)
+                .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+                .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
+                .join(BaseCell, kind.cell_id == BaseCell.id)
+                .filter(Assignment.name == assignment, SubmittedAssignment.student_id == student,
+                        Notebook.name.in_(self.template.notebooks))
+                .all())
+
+    def save(self, outcome: Outcome) -> dict:
+        """Write one outcome everywhere it belongs; returns the status record. A grader error beside an
+        earlier result is kept apart (see the module's docstring); its record says so with "kept": <earlier
+        status>."""
+        template, root = self.template, self.root
+        assignment, student = template.assignment, outcome.student
+        record = {k: v for k, v in asdict(outcome).items() if k != "autograded"}
+        record["key"] = key(outcome.digest, template)
+        status_file = status_dir(root, assignment) / f"{student}.json"
+        error_file = errors_dir(root, assignment) / f"{student}.json"
+        if outcome.status == "error":
+            earlier = _read(status_file)  # (this student's file only: not the whole class per error)
+            if earlier and earlier.get("status") != "error":
+                record["kept"] = earlier["status"]
+                _write_atomically(error_file, json.dumps(record, indent=1).encode())
+                return record
+            # Nothing earlier to keep: the status file says "error" (the gradebook is left as it is), and the
+            # next run tries again.
+            _write_atomically(status_file, json.dumps(record, indent=1).encode())
             return record
-        # Nothing earlier to keep: the status file says "error" (the gradebook is left as it is), and the
-        # next run tries again.
+
+        autograded = root / "autograded" / student / assignment
+        if autograded.exists():
+            shutil.rmtree(autograded)
+        if outcome.autograded:
+            for name, data in outcome.autograded.items():
+                _write_atomically(autograded / name, data)
+            for name, data in template.files.items():  # the pictures the feedback shows
+                _write_atomically(autograded / name, data)
+
+        from nbgrader.api import Comment, Grade
+
+        graded = outcome.status == "graded"
+        gb = self._gradebook()
+        try:
+            gb.update_or_create_student(student)
+            extra = {"timestamp": outcome.timestamp} if outcome.timestamp else {}
+            gb.update_or_create_submission(assignment, student, **extra)
+            # The submission's grades and comments with their cells' names, one query each (grade.name
+            # would load each cell by a query of its own).
+            for grade, notebook, name in self._cells(Grade, assignment, student):
+                scores = outcome.scores.get(notebook, {})
+                # Anything but a completed grading run earns nothing; the status says why.
+                grade.auto_score = scores.get(name, 0.0) if graded else 0.0
+                grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+            for comment, notebook, name in self._cells(Comment, assignment, student):
+                comment.auto_comment = outcome.comments.get(notebook, {}).get(name) if graded else None
+            gb.db.commit()
+        except BaseException:
+            gb.db.rollback()  # (the shared session must not carry a half-written submission into the next)
+            raise
+        finally:
+            gb.db.expunge_all()  # (memory stays flat in class size: nothing is kept between submissions)
+
         _write_atomically(status_file, json.dumps(record, indent=1).encode())
+        error_file.unlink(missing_ok=True)  # (after the status file: a kill between the two retries once more)
         return record
 
-    autograded = Path(root) / "autograded" / student / assignment
-    if autograded.exists():
-        shutil.rmtree(autograded)
-    if outcome.autograded:
-        for name, data in outcome.autograded.items():
-            _write_atomically(autograded / name, data)
-        for name, data in template.files.items():  # the pictures the feedback shows
-            _write_atomically(autograded / name, data)
 
-    graded = outcome.status == "graded"
-    with Gradebook(db_url) as gb:
-        gb.update_or_create_student(student)
-        extra = {"timestamp": outcome.timestamp} if outcome.timestamp else {}
-        gb.update_or_create_submission(assignment, student, **extra)
-        for notebook in template.notebooks:
-            submitted = gb.find_submission_notebook(notebook, assignment, student)
-            scores = outcome.scores.get(notebook, {})
-            comments = outcome.comments.get(notebook, {})
-            for grade in submitted.grades:
-                # Anything but a completed grading run earns nothing; the status says why.
-                grade.auto_score = scores.get(grade.name, 0.0) if graded else 0.0
-                grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
-            for comment in submitted.comments:
-                comment.auto_comment = comments.get(comment.name) if graded else None
-        gb.db.commit()
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text()) if path.exists() else None
+    except (OSError, ValueError):
+        return None
 
-    _write_atomically(status_file, json.dumps(record, indent=1).encode())
-    error_file.unlink(missing_ok=True)  # (after the status file: a kill between the two retries once more)
-    return record
+
+def save(outcome: Outcome, template: Template, root: Path, db_url: str) -> dict:
+    """Write one outcome everywhere it belongs (a Recorder of its own; a run records through one Recorder)."""
+    with Recorder(template, root, db_url) as recorder:
+        return recorder.save(outcome)
