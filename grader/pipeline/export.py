@@ -60,18 +60,9 @@ def columns(assignment: str, root: Path | None = None) -> list[str]:
 def class_scores(gb, assignment: str) -> dict[str, dict[str, float]]:
     """{student: {grade id: score}} of every submission of the assignment, in one query (a TA's manual
     score counts: nbgrader's Grade.score prefers it)."""
-    from nbgrader.api import Assignment, BaseCell, Grade, SubmittedAssignment, SubmittedNotebook
+    from nbgrader.api import Grade
 
-    query = (gb.db.query(SubmittedAssignment.student_id, BaseCell.name, Grade.score)
-             .join(SubmittedNotebook, Grade.notebook_id == SubmittedNotebook.id)
-             .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
-             .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
-             .join(BaseCell, Grade.cell_id == BaseCell.id)
-             .filter(Assignment.name == assignment))
-    out: dict[str, dict[str, float]] = {}
-    for student, name, score in query:
-        out.setdefault(student, {})[name] = score
-    return out
+    return record.class_cells(gb, assignment, Grade, Grade.score)
 
 
 def rows(assignment: str, root: Path | None = None) -> list[dict]:

@@ -144,22 +144,13 @@ def keys_dir(root: Path, assignment: str) -> Path:
 
 def class_comments(root: Path, assignment: str) -> dict[str, dict[str, str | None]]:
     """{student: {cell: comment}} from the gradebook in one query (a TA's comments show in the feedback)."""
-    from nbgrader.api import Assignment, BaseCell, Comment, Gradebook, SubmittedAssignment, SubmittedNotebook
+    from nbgrader.api import Comment, Gradebook
 
-    out: dict[str, dict[str, str | None]] = {}
     db_url = course.load_config(root).CourseDirectory.db_url
     if db_url.startswith("sqlite:///") and not Path(db_url.removeprefix("sqlite:///")).exists():
-        return out  # (opening a gradebook that is not there would create one)
+        return {}  # (opening a gradebook that is not there would create one)
     with Gradebook(db_url) as gb:
-        query = (gb.db.query(SubmittedAssignment.student_id, BaseCell.name, Comment.comment)
-                 .join(SubmittedNotebook, Comment.notebook_id == SubmittedNotebook.id)
-                 .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
-                 .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
-                 .join(BaseCell, Comment.cell_id == BaseCell.id)
-                 .filter(Assignment.name == assignment))
-        for student, cell, comment in query:
-            out.setdefault(student, {})[cell] = comment
-    return out
+        return record.class_cells(gb, assignment, Comment, Comment.comment)
 
 
 _API: dict = {}  # (one nbgrader API per process and course: building it costs more than a page)

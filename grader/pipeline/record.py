@@ -70,6 +70,23 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def class_cells(gb, assignment: str, kind, column) -> dict[str, dict]:
+    """{student: {cell name: column}} for every `kind` (nbgrader's Grade or Comment) of the assignment's
+    submissions, in one query (not one per student)."""
+    from nbgrader.api import Assignment, BaseCell, SubmittedAssignment, SubmittedNotebook
+
+    query = (gb.db.query(SubmittedAssignment.student_id, BaseCell.name, column)
+             .join(SubmittedNotebook, kind.notebook_id == SubmittedNotebook.id)
+             .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+             .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
+             .join(BaseCell, kind.cell_id == BaseCell.id)
+             .filter(Assignment.name == assignment))
+    out: dict[str, dict] = {}
+    for student, name, value in query:
+        out.setdefault(student, {})[name] = value
+    return out
+
+
 class Recorder:
     """Writes outcomes one after another through ONE gradebook connection (opening nbgrader's Gradebook costs
     more than recording a submission). Each outcome is still committed before its status file is written,
