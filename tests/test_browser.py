@@ -95,7 +95,7 @@ def test_a_wrong_identity_block_gets_its_diagnosis_and_the_summary_lists_the_che
     page.wait_for_timeout(2000)
     # The notebook carries the metadata JupyterLab would add (kernelspec, language_info): opening it changed nothing.
     assert page.locator(".lm-TabBar-tab.jp-mod-dirty").count() == 0
-    setup = cell(page, "from resnet_course import backend, checks")
+    setup = cell(page, "import checks  # this assignment")
     # A cell run while JupyterLab still connects to the new kernel can be dropped: run it again until it ran.
     for _ in range(6):
         run(page, setup)
