@@ -349,7 +349,8 @@ def late_class(tmp_path_factory):
     (so nbgrader can make real feedback pages): alice on time and full marks, bob two days late with one
     check wrong, carol with a check wrong; due date and policy set."""
     from grader.pipeline import late
-    from grader.pipeline.jobs import Outcome, Template
+    from grader.pipeline.jobs import Outcome
+    from tests.corpus.grading import replay
 
     root = tmp_path_factory.mktemp("late") / "course"
     for part in ("solutions", "assignments"):
@@ -377,14 +378,7 @@ def late_class(tmp_path_factory):
                           autograded={f"{NOTEBOOK}.ipynb": release}, timestamp=job.timestamp,
                           flags=["patches a module"] if job.student == "carol" else [])
 
-    course.kernel_environment()
-    saved, executors.local = executors.local, executor
-    try:
-        autograde.run(ASSIGNMENT, root, force=True, progress=False,
-                      template=Template(ASSIGNMENT, (NOTEBOOK,), frozenset({"identity_block"}), b"", {}, "late-digest"))
-    finally:
-        executors.local = saved
-    return root
+    return replay(root, executor, "late-digest")
 
 
 def test_export_takes_the_late_penalty_off(late_class):

@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from grader import course
-from grader.pipeline import autograde, executors, feedback
+from grader.pipeline import feedback
 
 ASSIGNMENT = "resnet50"
 NOTEBOOK = "Residual_Networks"
@@ -36,7 +36,8 @@ def deterministic_math(tmp_path, monkeypatch):
 
 @pytest.fixture
 def graded_class(tmp_path):
-    from grader.pipeline.jobs import Outcome, Template
+    from grader.pipeline.jobs import Outcome
+    from tests.corpus.grading import replay
 
     root = tmp_path / "course"
     for part in ("solutions", "assignments"):
@@ -59,14 +60,7 @@ def graded_class(tmp_path):
                           messages={"identity_block_structure": "the shortcut is missing"} if wrong else {},
                           autograded={f"{NOTEBOOK}.ipynb": release}, timestamp=job.timestamp)
 
-    course.kernel_environment()
-    saved, executors.local = executors.local, executor
-    try:
-        autograde.run(ASSIGNMENT, root, force=True, progress=False,
-                      template=Template(ASSIGNMENT, (NOTEBOOK,), frozenset({"identity_block"}), b"", {}, "scale-digest"))
-    finally:
-        executors.local = saved
-    return root
+    return replay(root, executor, "scale-digest")
 
 
 def pages(root) -> dict[str, str]:
