@@ -3,8 +3,9 @@
 A hidden-test section calls `units.hidden("<unit>").<test>(fn, "arg", ...)`; the kernel side delivers what it
 saw under the key (<unit>, <test>, "arg", ...), and here that unit's judge (grading/judge.py's JUDGES) gives
 the verdict. Under grader.pipeline.execute this runs in the grading worker, after the kernel has run the notebook
-(grader.preprocessors.JudgeHiddenTests), where student code cannot reach it; elsewhere the kernel side calls
-`judge` in-process. Nothing here knows an assignment: the units are found by grader.units.
+(grader.preprocessors.JudgeHiddenTests), where student code cannot reach it; without an evidence folder
+(plain nbgrader) grader.kernel.evidence calls the unit's judge in-process instead. Nothing here knows an
+assignment: the units are found by grader.units.
 """
 
 from __future__ import annotations
