@@ -183,6 +183,6 @@ def template(assignment: str, root: Path | None = None):
     for name, data in files.items():
         digest.update(name.encode() + data)
     grading = units.grading_files(assignment, root)
-    digest.update(units.digest(assignment, root).encode())
+    digest.update(units.digest(grading).encode())
     return Template(assignment, tuple(sorted(p.stem for p in source.glob("*.ipynb"))), frozenset(exercise_cells),
                     gradebook, files, digest.hexdigest(), notebooks, grading)

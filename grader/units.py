@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import multiprocessing.util
 import os
 import shutil
 import sys
@@ -121,10 +120,10 @@ def grading_files(unit: str, course: Path | str | None = None) -> dict[str, byte
             if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
 
 
-def digest(unit: str, course: Path | str | None = None) -> str:
-    """A digest of everything in grading/: part of the re-grade key (grader.pipeline.record.key)."""
+def digest(grading: dict[str, bytes]) -> str:
+    """A digest of a unit's grading/ files (grading_files): part of the re-grade key (grader.pipeline.record.key)."""
     h = hashlib.sha256()
-    for name, data in grading_files(unit, course).items():
+    for name, data in grading.items():
         h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
     return h.hexdigest()
 
@@ -151,6 +150,8 @@ def materialize(unit: str, files: dict[str, bytes], grading: dict[str, bytes], d
     process and digest and removed when the process ends: a worker with no shared disk grades from what the
     coordinator sent (grader.pipeline.jobs)."""
     if digest not in _MATERIALIZED:
+        import multiprocessing.util  # (here, not at the top: kernels import this module too)
+
         base = Path(tempfile.mkdtemp(prefix="resnet-course-units-"))
         # Removed at exit, also in pool workers, which end with os._exit (no atexit) after these finalizers.
         multiprocessing.util.Finalize(None, shutil.rmtree, args=(base,), kwargs={"ignore_errors": True}, exitpriority=0)

@@ -70,19 +70,28 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def class_cells(gb, assignment: str, kind, column) -> dict[str, dict]:
-    """{student: {cell name: column}} for every `kind` (nbgrader's Grade or Comment) of the assignment's
-    submissions, in one query (not one per student)."""
-    from nbgrader.api import Assignment, BaseCell, SubmittedAssignment, SubmittedNotebook
+def cell_query(gb, assignment: str, kind, *columns):
+    """The query of every `kind` (nbgrader's Grade or Comment) of the assignment's submissions, with
+    `columns`, its submission and its cell joined (for filters and columns of the caller's choosing)."""
+    from nbgrader.api import Assignment, BaseCell, Notebook, SubmittedAssignment, SubmittedNotebook
 
-    query = (gb.db.query(SubmittedAssignment.student_id, BaseCell.name, column)
-             .join(SubmittedNotebook, kind.notebook_id == SubmittedNotebook.id)
-             .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
-             .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
-             .join(BaseCell, kind.cell_id == BaseCell.id)
-             .filter(Assignment.name == assignment))
+    return (gb.db.query(*columns)
+            .select_from(kind)
+            .join(SubmittedNotebook, kind.notebook_id == SubmittedNotebook.id)
+            .join(Notebook, SubmittedNotebook.notebook_id == Notebook.id)
+            .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+            .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
+            .join(BaseCell, kind.cell_id == BaseCell.id)
+            .filter(Assignment.name == assignment))
+
+
+def class_cells(gb, assignment: str, kind, column) -> dict[str, dict]:
+    """{student: {cell name: column}} for every `kind` of the assignment's submissions, in one query (not one
+    per student)."""
+    from nbgrader.api import BaseCell, SubmittedAssignment
+
     out: dict[str, dict] = {}
-    for student, name, value in query:
+    for student, name, value in cell_query(gb, assignment, kind, SubmittedAssignment.student_id, BaseCell.name, column):
         out.setdefault(student, {})[name] = value
     return out
 
@@ -122,17 +131,12 @@ class Recorder:
     def _cells(self, kind, assignment: str, student: str):
         """(Grade or Comment, notebook name, cell name) of the student's submission of the assignment, for the
         notebooks of the template."""
-        from nbgrader.api import Assignment, BaseCell, Notebook, SubmittedAssignment, SubmittedNotebook
+        from nbgrader.api import BaseCell, Notebook, SubmittedAssignment
 
-        return (self._gb.db.query(kind, Notebook.name, BaseCell.name)
-                .join(SubmittedNotebook, kind.notebook_id == SubmittedNotebook.id)
-                .join(Notebook, SubmittedNotebook.notebook_id == Notebook.id)
-                .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
-                .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
-                .join(BaseCell, kind.cell_id == BaseCell.id)
-                .filter(Assignment.name == assignment, SubmittedAssignment.student_id == student,
-                        Notebook.name.in_(self.template.notebooks))
+        return (cell_query(self._gb, assignment, kind, kind, Notebook.name, BaseCell.name)
+                .filter(SubmittedAssignment.student_id == student, Notebook.name.in_(self.template.notebooks))
                 .all())
+
 
     def save(self, outcome: Outcome) -> dict:
         """Write one outcome everywhere it belongs; returns the status record. A grader error beside an
