@@ -251,6 +251,7 @@ def run(assignment: str, root: Path | None = None, only: list[str] | None = None
                   f"{len(summary.skipped)} unchanged since last time (use --force to re-grade them)")
         bar = tqdm(total=len(todo), unit="submission", disable=not progress, dynamic_ncols=True)
         recorder = stack.enter_context(record.Recorder(template, root, db_url))  # (one gradebook for the run)
+        recorder.prepare({j.student: j.timestamp for j in todo})  # (new students' rows in bulk, before any result)
         with bar, _interruptible(summary, len(todo)):
             for outcome in outcomes:
                 rec = recorder.save(outcome)

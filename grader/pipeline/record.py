@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -109,6 +110,7 @@ class Recorder:
     def __init__(self, template: Template, root: Path, db_url: str):
         self.template, self.root, self.db_url = template, Path(root), db_url
         self._gb = None
+        self._fresh: set[str] = set()  # submissions prepare() created in this run, with their timestamps
 
     def __enter__(self) -> "Recorder":
         return self
@@ -128,15 +130,70 @@ class Recorder:
             self._gb = Gradebook(self.db_url)
         return self._gb
 
-    def _cells(self, kind, assignment: str, student: str):
-        """(Grade or Comment, notebook name, cell name) of the student's submission of the assignment, for the
-        notebooks of the template."""
+    def prepare(self, timestamps: dict[str, str | None], chunk: int = 250) -> int:
+        """Create, in a few transactions, the gradebook rows of every student in `timestamps` ({student: hand-in
+        time}) who has no submission of the assignment yet; returns how many were created.
+
+        nbgrader's add_submission mirrors the assignment (a submitted notebook per notebook, a grade per grade
+        cell, a comment per solution cell, both per task cell) with a dozen queries and a commit per student:
+        most of a new submission's recording time. Here the same rows are inserted in bulk. An empty
+        submission is harmless if the run is killed: without a status file it is graded again, and export and
+        report read a student's status from the status files.
+        """
+        from nbgrader import utils
+        from nbgrader.api import Assignment, Comment, Grade, Student, SubmittedAssignment, SubmittedNotebook
+        from sqlalchemy import insert, select
+
+        assignment = self.template.assignment
+        gb = self._gradebook()
+        try:
+            found = gb.find_assignment(assignment)
+            have = set(gb.db.scalars(select(SubmittedAssignment.student_id)
+                                     .where(SubmittedAssignment.assignment_id == found.id)))
+            new = [student for student in timestamps if student not in have]
+            if not new:
+                return 0
+            known = set(gb.db.scalars(select(Student.id).where(Student.id.in_(new))))
+            # (notebook id, grade cell ids, comment cell ids) of the assignment, read once
+            layout = [(nb.id, [c.id for c in (*nb.grade_cells, *nb.task_cells)],
+                       [c.id for c in (*nb.solution_cells, *nb.task_cells)]) for nb in found.notebooks]
+            for start in range(0, len(new), chunk):
+                rows = {"student": [], "submission": [], "notebook": [], "grade": [], "comment": []}
+                for student in new[start:start + chunk]:
+                    if student not in known:
+                        rows["student"].append({"id": student})
+                    sub = uuid.uuid4().hex
+                    stamp = timestamps[student]
+                    rows["submission"].append({"id": sub, "assignment_id": found.id, "student_id": student,
+                                               "timestamp": utils.parse_utc(stamp) if stamp else None})
+                    for notebook_id, grade_cells, comment_cells in layout:
+                        nb = uuid.uuid4().hex
+                        rows["notebook"].append({"id": nb, "assignment_id": sub, "notebook_id": notebook_id})
+                        rows["grade"] += [{"id": uuid.uuid4().hex, "notebook_id": nb, "cell_id": c}
+                                          for c in grade_cells]
+                        rows["comment"] += [{"id": uuid.uuid4().hex, "notebook_id": nb, "cell_id": c}
+                                            for c in comment_cells]
+                for table, kind in (("student", Student), ("submission", SubmittedAssignment),
+                                    ("notebook", SubmittedNotebook), ("grade", Grade), ("comment", Comment)):
+                    if rows[table]:
+                        gb.db.execute(insert(kind), rows[table])
+                gb.db.commit()
+                self._fresh.update(new[start:start + chunk])
+            return len(new)
+        except BaseException:
+            gb.db.rollback()
+            raise
+        finally:
+            gb.db.expunge_all()
+
+    def _cells(self, kind, assignment: str, student: str, *columns):
+        """(id, notebook name, cell name, *columns) of each Grade or Comment of the student's submission of the
+        assignment, for the notebooks of the template: plain rows, not objects (updated in bulk below)."""
         from nbgrader.api import BaseCell, Notebook, SubmittedAssignment
 
-        return (cell_query(self._gb, assignment, kind, kind, Notebook.name, BaseCell.name)
+        return (cell_query(self._gb, assignment, kind, kind.id, Notebook.name, BaseCell.name, *columns)
                 .filter(SubmittedAssignment.student_id == student, Notebook.name.in_(self.template.notebooks))
                 .all())
-
 
     def save(self, outcome: Outcome) -> dict:
         """Write one outcome everywhere it belongs; returns the status record. A grader error beside an
@@ -171,20 +228,27 @@ class Recorder:
         from nbgrader.api import Comment, Grade
 
         graded = outcome.status == "graded"
+        from sqlalchemy import update
+
         gb = self._gradebook()
         try:
-            gb.update_or_create_student(student)
-            extra = {"timestamp": outcome.timestamp} if outcome.timestamp else {}
-            gb.update_or_create_submission(assignment, student, **extra)
-            # The submission's grades and comments with their cells' names, one query each (grade.name
-            # would load each cell by a query of its own).
-            for grade, notebook, name in self._cells(Grade, assignment, student):
-                scores = outcome.scores.get(notebook, {})
+            if student not in self._fresh:  # (prepare() made the new ones, timestamps included)
+                gb.update_or_create_student(student)
+                extra = {"timestamp": outcome.timestamp} if outcome.timestamp else {}
+                gb.update_or_create_submission(assignment, student, **extra)
+            # The submission's grades and comments with their cells' names, one query each, then one UPDATE
+            # each for all their rows (objects would load each cell and write each row on their own).
+            grades = []
+            for grade_id, notebook, name, manual_score in self._cells(Grade, assignment, student, Grade.manual_score):
                 # Anything but a completed grading run earns nothing; the status says why.
-                grade.auto_score = scores.get(name, 0.0) if graded else 0.0
-                grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
-            for comment, notebook, name in self._cells(Comment, assignment, student):
-                comment.auto_comment = outcome.comments.get(notebook, {}).get(name) if graded else None
+                auto = outcome.scores.get(notebook, {}).get(name, 0.0) if graded else 0.0
+                grades.append({"id": grade_id, "auto_score": auto,
+                               "needs_manual_grade": manual_score is not None or auto is None})
+            comments = [{"id": comment_id, "auto_comment": outcome.comments.get(notebook, {}).get(name) if graded
+                         else None} for comment_id, notebook, name in self._cells(Comment, assignment, student)]
+            for kind, rows in ((Grade, grades), (Comment, comments)):
+                if rows:
+                    gb.db.execute(update(kind), rows)  # (SQLAlchemy's bulk UPDATE by primary key)
             gb.db.commit()
         except BaseException:
             gb.db.rollback()  # (the shared session must not carry a half-written submission into the next)
