@@ -159,19 +159,21 @@ def template(assignment: str, root: Path | None = None):
     """The assignment as workers need it (grader.pipeline.jobs.Template): a fresh gradebook that knows the assignment
     and no student, the source folder's other files and the unit's grading/ folder (workers need no shared
     disk). Its digest covers all of them: changing a hidden case, a judge or the stored expectations
-    re-grades this assignment's submissions, and no other's."""
+    re-grades this assignment's submissions, and no other's.
+
+    The release inside it (nbgrader's generate_assignment in a scratch course, a few seconds) is kept in
+    grading/<assignment>/template/ and made again only when the source, the grader's nbgrader adapters or
+    nbgrader itself change: every autograde command, a no-op re-run included, would pay for it otherwise."""
     import fnmatch
     import hashlib
+
+    import nbgrader
 
     from grader import units
     from grader.pipeline.jobs import Template
 
-    source = Path(root or ROOT) / "solutions" / assignment
-    with tempfile.TemporaryDirectory(prefix="template-") as tmp:
-        shutil.copytree(source, Path(tmp) / "solutions" / assignment)
-        release = generate_release(assignment, Path(tmp))
-        gradebook = (Path(tmp) / "gradebook.db").read_bytes()
-        notebooks = {p.name: p.read_bytes() for p in sorted(release.glob("*.ipynb"))}
+    root = Path(root or ROOT)
+    source = root / "solutions" / assignment
     ignore = list(load_config().CourseDirectory.ignore) + ["*.ipynb"]
     files = {p.relative_to(source).as_posix(): p.read_bytes() for p in sorted(source.rglob("*"))
              if p.is_file() and not any(fnmatch.fnmatch(part, pat) for part in p.relative_to(source).parts
@@ -184,5 +186,37 @@ def template(assignment: str, root: Path | None = None):
         digest.update(name.encode() + data)
     grading = units.grading_files(assignment, root)
     digest.update(units.digest(grading).encode())
+    release_key = hashlib.sha256(digest.hexdigest().encode() + nbgrader.__version__.encode())
+    for adapter in ("course.py", "preprocessors.py", "nbgrader_config.py"):  # (what generate_assignment runs)
+        release_key.update(Path(__file__).with_name(adapter).read_bytes())
+    gradebook, notebooks = _release(assignment, root, release_key.hexdigest())
     return Template(assignment, tuple(sorted(p.stem for p in source.glob("*.ipynb"))), frozenset(exercise_cells),
                     gradebook, files, digest.hexdigest(), notebooks, grading)
+
+
+def _release(assignment: str, root: Path, key: str) -> tuple[bytes, dict[str, bytes]]:
+    """(a fresh gradebook knowing the assignment, {release notebook: bytes}), from the cache when its key
+    matches. The cache is one pickle written atomically: a torn or stale one is simply made again."""
+    import pickle
+
+    cache = root / "grading" / assignment / "template" / "release.pickle"
+    try:
+        kept = pickle.loads(cache.read_bytes())
+        if kept["key"] == key:
+            return kept["gradebook"], kept["notebooks"]
+    except (OSError, ValueError, KeyError, TypeError, pickle.UnpicklingError, EOFError):
+        pass
+    with tempfile.TemporaryDirectory(prefix="template-") as tmp:
+        shutil.copytree(root / "solutions" / assignment, Path(tmp) / "solutions" / assignment)
+        release = generate_release(assignment, Path(tmp))
+        gradebook = (Path(tmp) / "gradebook.db").read_bytes()
+        notebooks = {p.name: p.read_bytes() for p in sorted(release.glob("*.ipynb"))}
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        fd, part = tempfile.mkstemp(dir=cache.parent, prefix=".release.")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump({"key": key, "gradebook": gradebook, "notebooks": notebooks}, f)
+        os.replace(part, cache)
+    except OSError:  # (a read-only course still grades; it only pays the release each time)
+        pass
+    return gradebook, notebooks
