@@ -449,7 +449,8 @@ def stand_in_blocks(calls: list) -> tuple:
 
 def _call_resnet50(ResNet50, classes: int = 6):
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        # (only inspected, never run: its weights need no random draw)
+        with contextlib.redirect_stdout(io.StringIO()), checking.zero_weights():
             model = ResNet50(input_shape=(64, 64, 3), classes=classes)
     except NotImplementedError:
         raise CheckFailed("ResNet50 is not implemented yet: replace `raise NotImplementedError()` with your code.")
