@@ -3,6 +3,8 @@ must be the ones nbgrader's own add_submission creates, and what it records must
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from grader import course
@@ -54,13 +56,17 @@ def test_bulk_submissions_are_nbgraders_own_and_record_reads_back(released):
     outcome = Outcome("bulk_a", "d", "graded", scores={"Residual_Networks": points},
                       comments={"Residual_Networks": {cell: f"said of {cell}" for kind, _, cell in theirs["rows"]
                                                       if kind == "Comment"}})
-    with record.Recorder(template, root, db_url) as recorder:
+    with record.Recorder(template, root, db_url) as recorder:  # bulk_a was made earlier: its rows are looked up
         recorder.prepare({"bulk_a": stamp})
         recorder.save(outcome)
+    with record.Recorder(template, root, db_url) as recorder:  # new_c is made here: its rows are known
+        assert recorder.prepare({"new_c": stamp}) == 1
+        recorder.save(dataclasses.replace(outcome, student="new_c"))
     with Gradebook(db_url) as gb:
-        rows = layout(gb, "bulk_a")["rows"]
-        # nbgrader's own view of the grade: its score property sums what record wrote
-        assert gb.find_submission(ASSIGNMENT, "bulk_a").score == pytest.approx(sum(points.values()))
-    for (kind, _, cell), values in rows.items():
-        expected = (1.0, None, False) if kind == "Grade" else (f"said of {cell}", None)
-        assert values == expected, (kind, cell)
+        for student in ("bulk_a", "new_c"):
+            rows = layout(gb, student)["rows"]
+            # nbgrader's own view of the grade: its score property sums what record wrote
+            assert gb.find_submission(ASSIGNMENT, student).score == pytest.approx(sum(points.values()))
+            for (kind, _, cell), values in rows.items():
+                expected = (1.0, None, False) if kind == "Grade" else (f"said of {cell}", None)
+                assert values == expected, (student, kind, cell)

@@ -63,8 +63,9 @@ def load_errors(root: Path, assignment: str) -> dict[str, dict]:
     return records
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write_atomically(path: Path, data: bytes, make_folder: bool = True) -> None:
+    if make_folder:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "wb") as f:
         f.write(data)
@@ -110,7 +111,11 @@ class Recorder:
     def __init__(self, template: Template, root: Path, db_url: str):
         self.template, self.root, self.db_url = template, Path(root), db_url
         self._gb = None
-        self._fresh: set[str] = set()  # submissions prepare() created in this run, with their timestamps
+        # {student: {"grades"/"comments": [(row id, notebook, cell)]}} of the submissions prepare() created in
+        # this run (timestamps included): their rows are known, so save() looks nothing up
+        self._fresh: dict[str, dict[str, list]] = {}
+        self._shared: dict[str, Path] | None = None
+        self._made: set[Path] = set()  # folders this run has made (see _folder)
 
     def __enter__(self) -> "Recorder":
         return self
@@ -129,6 +134,30 @@ class Recorder:
 
             self._gb = Gradebook(self.db_url)
         return self._gb
+
+    def _folder(self, path: Path) -> None:
+        """Make `path` unless this run already has: on some file systems a mkdir costs more than a small file,
+        and a submission writes several into the same folders."""
+        if path not in self._made:
+            path.mkdir(parents=True, exist_ok=True)
+            self._made.add(path)
+
+    def _shared_files(self) -> dict[str, Path]:
+        """{name: path} of one copy of each of the template's other files, beside the template's cache, written
+        (once a run, where missing or changed) for save() to link into each student's autograded folder."""
+        if self._shared is None:
+            folder = status_dir(self.root, self.template.assignment) / "template" / "files"
+            self._shared = {}
+            for name, data in self.template.files.items():
+                path = folder / name
+                try:
+                    same = path.read_bytes() == data
+                except OSError:
+                    same = False
+                if not same:
+                    _write_atomically(path, data)
+                self._shared[name] = path
+        return self._shared
 
     def prepare(self, timestamps: dict[str, str | None], chunk: int = 250) -> int:
         """Create, in a few transactions, the gradebook rows of every student in `timestamps` ({student: hand-in
@@ -155,10 +184,11 @@ class Recorder:
                 return 0
             known = set(gb.db.scalars(select(Student.id).where(Student.id.in_(new))))
             # (notebook id, grade cell ids, comment cell ids) of the assignment, read once
-            layout = [(nb.id, [c.id for c in (*nb.grade_cells, *nb.task_cells)],
-                       [c.id for c in (*nb.solution_cells, *nb.task_cells)]) for nb in found.notebooks]
+            layout = [(nb.id, nb.name, [(c.id, c.name) for c in (*nb.grade_cells, *nb.task_cells)],
+                       [(c.id, c.name) for c in (*nb.solution_cells, *nb.task_cells)]) for nb in found.notebooks]
             for start in range(0, len(new), chunk):
                 rows = {"student": [], "submission": [], "notebook": [], "grade": [], "comment": []}
+                made = {}
                 for student in new[start:start + chunk]:
                     if student not in known:
                         rows["student"].append({"id": student})
@@ -166,19 +196,22 @@ class Recorder:
                     stamp = timestamps[student]
                     rows["submission"].append({"id": sub, "assignment_id": found.id, "student_id": student,
                                                "timestamp": utils.parse_utc(stamp) if stamp else None})
-                    for notebook_id, grade_cells, comment_cells in layout:
+                    made[student] = {"grades": [], "comments": []}
+                    for notebook_id, notebook, grade_cells, comment_cells in layout:
                         nb = uuid.uuid4().hex
                         rows["notebook"].append({"id": nb, "assignment_id": sub, "notebook_id": notebook_id})
-                        rows["grade"] += [{"id": uuid.uuid4().hex, "notebook_id": nb, "cell_id": c}
-                                          for c in grade_cells]
-                        rows["comment"] += [{"id": uuid.uuid4().hex, "notebook_id": nb, "cell_id": c}
-                                            for c in comment_cells]
+                        for table, cells in (("grade", grade_cells), ("comment", comment_cells)):
+                            for cell_id, cell in cells:
+                                row_id = uuid.uuid4().hex
+                                rows[table].append({"id": row_id, "notebook_id": nb, "cell_id": cell_id})
+                                if notebook in self.template.notebooks:
+                                    made[student][table + "s"].append((row_id, notebook, cell))
                 for table, kind in (("student", Student), ("submission", SubmittedAssignment),
                                     ("notebook", SubmittedNotebook), ("grade", Grade), ("comment", Comment)):
                     if rows[table]:
                         gb.db.execute(insert(kind), rows[table])
                 gb.db.commit()
-                self._fresh.update(new[start:start + chunk])
+                self._fresh.update(made)
             return len(new)
         except BaseException:
             gb.db.rollback()
@@ -220,35 +253,49 @@ class Recorder:
         if autograded.exists():
             shutil.rmtree(autograded)
         if outcome.autograded:
+            shared = self._shared_files()
+            for folder in sorted({(autograded / name).parent for name in [*outcome.autograded, *shared]}):
+                self._folder(folder)
             for name, data in outcome.autograded.items():
-                _write_atomically(autograded / name, data)
-            for name, data in template.files.items():  # the pictures the feedback shows
-                _write_atomically(autograded / name, data)
+                _write_atomically(autograded / name, data, make_folder=False)
+            for name, path in shared.items():  # the pictures the feedback shows
+                target = autograded / name
+                try:
+                    os.link(path, target)  # (the same bytes for every student: one copy, linked)
+                except OSError:  # (a file system without hard links: a copy each)
+                    _write_atomically(target, template.files[name], make_folder=False)
 
         from nbgrader.api import Comment, Grade
+        from sqlalchemy import update
 
         graded = outcome.status == "graded"
-        from sqlalchemy import update
 
         gb = self._gradebook()
         try:
-            if student not in self._fresh:  # (prepare() made the new ones, timestamps included)
+            fresh = self._fresh.pop(student, None)
+            if fresh is None:
                 gb.update_or_create_student(student)
                 extra = {"timestamp": outcome.timestamp} if outcome.timestamp else {}
                 gb.update_or_create_submission(assignment, student, **extra)
-            # The submission's grades and comments with their cells' names, one query each, then one UPDATE
-            # each for all their rows (objects would load each cell and write each row on their own).
+                # The submission's grades and comments with their cells' names, one query each (objects would
+                # load each cell by a query of its own).
+                grade_rows = self._cells(Grade, assignment, student, Grade.manual_score)
+                comment_rows = self._cells(Comment, assignment, student)
+            else:  # (made by prepare(): no manual score yet)
+                grade_rows = [(*row, None) for row in fresh["grades"]]
+                comment_rows = fresh["comments"]
             grades = []
-            for grade_id, notebook, name, manual_score in self._cells(Grade, assignment, student, Grade.manual_score):
+            for grade_id, notebook, name, manual_score in grade_rows:
                 # Anything but a completed grading run earns nothing; the status says why.
                 auto = outcome.scores.get(notebook, {}).get(name, 0.0) if graded else 0.0
                 grades.append({"id": grade_id, "auto_score": auto,
                                "needs_manual_grade": manual_score is not None or auto is None})
             comments = [{"id": comment_id, "auto_comment": outcome.comments.get(notebook, {}).get(name) if graded
-                         else None} for comment_id, notebook, name in self._cells(Comment, assignment, student)]
+                         else None} for comment_id, notebook, name in comment_rows]
+            # One UPDATE each for all the rows (SQLAlchemy's bulk UPDATE by primary key).
             for kind, rows in ((Grade, grades), (Comment, comments)):
                 if rows:
-                    gb.db.execute(update(kind), rows)  # (SQLAlchemy's bulk UPDATE by primary key)
+                    gb.db.execute(update(kind), rows)
             gb.db.commit()
         except BaseException:
             gb.db.rollback()  # (the shared session must not carry a half-written submission into the next)
@@ -256,7 +303,8 @@ class Recorder:
         finally:
             gb.db.expunge_all()  # (memory stays flat in class size: nothing is kept between submissions)
 
-        _write_atomically(status_file, json.dumps(record, indent=1).encode())
+        self._folder(status_file.parent)
+        _write_atomically(status_file, json.dumps(record, indent=1).encode(), make_folder=False)
         error_file.unlink(missing_ok=True)  # (after the status file: a kill between the two retries once more)
         return record
 
