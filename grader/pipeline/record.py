@@ -170,7 +170,7 @@ class Recorder:
         report read a student's status from the status files.
         """
         from nbgrader import utils
-        from nbgrader.api import Assignment, Comment, Grade, Student, SubmittedAssignment, SubmittedNotebook
+        from nbgrader.api import Comment, Grade, Student, SubmittedAssignment, SubmittedNotebook
         from sqlalchemy import insert, select
 
         assignment = self.template.assignment
@@ -182,14 +182,14 @@ class Recorder:
             new = [student for student in timestamps if student not in have]
             if not new:
                 return 0
-            known = set(gb.db.scalars(select(Student.id).where(Student.id.in_(new))))
-            # (notebook id, grade cell ids, comment cell ids) of the assignment, read once
+            # (notebook id, name, [(cell id, name)] of its grades, the same of its comments), read once
             layout = [(nb.id, nb.name, [(c.id, c.name) for c in (*nb.grade_cells, *nb.task_cells)],
                        [(c.id, c.name) for c in (*nb.solution_cells, *nb.task_cells)]) for nb in found.notebooks]
             for start in range(0, len(new), chunk):
                 rows = {"student": [], "submission": [], "notebook": [], "grade": [], "comment": []}
-                made = {}
-                for student in new[start:start + chunk]:
+                made, part = {}, new[start:start + chunk]
+                known = set(gb.db.scalars(select(Student.id).where(Student.id.in_(part))))  # (SQLite's 999 bound)
+                for student in part:
                     if student not in known:
                         rows["student"].append({"id": student})
                     sub = uuid.uuid4().hex
