@@ -85,6 +85,11 @@ def write_kernelspec(folder: Path, report: Path, unit: str, limits: Limits, keep
             "--max-file-mb", str(limits.max_file_mb), *([] if limits.network else ["--no-network"]), *confine, "--",
             sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
             "--HistoryManager.enabled=False",  # no history database to create in each fresh home folder
+            # Quiet on the grader's terminal, where each kernel otherwise prints an 8-line note on Ctrl-C (the
+            # "no parent" case) and a warning on TCP without encryption (loopback only here). parent_handle=1
+            # is ipykernel's "launched by a parent" without its parent poller, which a pid namespace's init
+            # (the kernel's parent there is pid 1) would trip at once.
+            "--IPKernelApp.parent_handle=1", "--IPKernelApp.log_level=ERROR",
             # Once the kernel is told to shut down, skip the interpreter's clean-up: tearing TensorFlow down
             # costs more CPU (about 1.5 s) than any graded cell. (No name is bound in the notebook.)
             # The watch notes what cells leave running (grader.kernel.watch), from before the first cell.
