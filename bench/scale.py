@@ -2,6 +2,7 @@
 
     python bench/scale.py                      # classes of 100 and 1000
     python bench/scale.py --sizes 1000 --feedback-sample 20
+    python bench/scale.py --sizes 1000 --compare cd9a651   # also the grader of an earlier commit, same run
 
 Grading a submission for real costs seconds of kernel time; what this bench measures is everything around
 it, which must stay small for one coordinator to feed many workers. So: two submissions (the solution and the
@@ -142,11 +143,30 @@ def one_size(n: int, feedback_sample: int) -> dict:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+@contextlib.contextmanager
+def worktree(rev: str):
+    """A checkout of `rev` (git worktree) in a temporary folder, with this run's recorded results, removed after."""
+    with tempfile.TemporaryDirectory(prefix="bench-scale-rev-") as tmp:
+        folder = Path(tmp) / "checkout"
+        made = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder), rev],
+                              capture_output=True, text=True)
+        if made.returncode != 0:
+            why = (made.stderr.strip().splitlines() or ["no reason given"])[-1]
+            raise SystemExit(f"--compare {rev}: git cannot check it out ({why})")
+        try:
+            (folder / RECORDED.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(RECORDED, folder / RECORDED.relative_to(ROOT))
+            yield folder
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(folder)], capture_output=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--feedback-sample", type=int, default=10, help="students whose feedback is timed")
     parser.add_argument("--record", action="store_true", help="grade the two real submissions again")
+    parser.add_argument("--compare", metavar="REV", help="also measure the grader of this git commit, same run")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # (one class size, in a child process)
     args = parser.parse_args()
     if args.one:
@@ -164,32 +184,39 @@ def main() -> int:
                                     f"points, {o.cpu_s:.1f} CPU-s in the worker" for who, o in real.items()))
     print("KERNELS ARE REPLAYED: every figure below is the coordinator's work only (collect, skip logic, record, "
           "gradebook, status files, export, report; feedback on a sample)\n")
-    results = []
-    for n in args.sizes:
-        done = subprocess.run([sys.executable, __file__, "--one", str(n), "--feedback-sample",
-                               str(args.feedback_sample)], capture_output=True, text=True)
-        if done.returncode != 0:
-            print(done.stdout[-3000:], done.stderr[-3000:])
-            return 1
-        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    steps = list(results[0]["rows"])
-    print(f"{'step':26}" + "".join(f"{'n=' + str(r['n']) + ' wall s':>16}{'CPU ms/sub':>12}" for r in results))
+    versions = [("this checkout", Path(__file__))]
+    with contextlib.ExitStack() as stack:
+        if args.compare:
+            versions.insert(0, (args.compare, stack.enter_context(worktree(args.compare)) / "bench" / "scale.py"))
+        results = []
+        for label, script in versions:
+            for n in args.sizes:
+                done = subprocess.run([sys.executable, str(script), "--one", str(n), "--feedback-sample",
+                                       str(args.feedback_sample)], capture_output=True, text=True)
+                if done.returncode != 0:
+                    print(f"{label}, n={n} failed:", done.stdout[-3000:], done.stderr[-3000:])
+                    return 1
+                results.append((label, json.loads(done.stdout.strip().splitlines()[-1])))
+    steps = list(results[0][1]["rows"])
+    names = [f"{label + ': ' if args.compare else ''}n={r['n']}" for label, r in results]
+    width = max(16, *(len(name) + 9 for name in names))
+    print(f"{'step':26}" + "".join(f"{name + ' wall s':>{width}}{'CPU ms/sub':>12}" for name in names))
     for name in steps:
         line = f"{name:26}"
-        for r in results:
+        for _, r in results:
             row = r["rows"][name]
             per = r["feedback_sample"] if name.startswith("feedback") else r["n"]
-            line += f"{row['wall_s']:>16.2f}{1000 * row['cpu_s'] / per:>12.1f}"
+            line += f"{row['wall_s']:>{width}.2f}{1000 * row['cpu_s'] / per:>12.1f}"
         print(line)
     print()
-    for r in results:
+    for name, (_, r) in zip(names, results):
         grading = r["rows"]["autograde (replayed)"]
         per_sub = grading["cpu_s"] / r["n"]
         feedback = r["rows"]["feedback (sample)"]
         fb_each = feedback["wall_s"] / max(r["feedback_sample"], 1)
-        print(f"n={r['n']}: coordinator {1000 * per_sub:.1f} CPU ms per graded submission -> one coordinator keeps "
+        print(f"{name}: coordinator {1000 * per_sub:.1f} CPU ms per graded submission -> one coordinator keeps "
               f"{SECONDS_PER_SUBMISSION / per_sub:.0f} workers busy at {SECONDS_PER_SUBMISSION:g} s per submission; "
-              f"peak memory {r['peak_rss_mb']:.0f} MB; gradebook {r['gradebook_mb']:.1f} MB, status files "
+              f"peak memory {r['peak_rss_mb']:.0f} MB; gradebook {r['gradebook_mb']:.1f} MB, grading/ folder (status files, template) "
               f"{r['status_mb']:.1f} MB; feedback {fb_each:.2f} s per student (sample of {r['feedback_sample']}), "
               f"{fb_each * r['n'] / 60:.1f} min for the class on this machine's feedback pool")
     return 0
