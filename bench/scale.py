@@ -216,8 +216,8 @@ def main() -> int:
         fb_each = feedback["wall_s"] / max(r["feedback_sample"], 1)
         print(f"{name}: coordinator {1000 * per_sub:.1f} CPU ms per graded submission -> one coordinator keeps "
               f"{SECONDS_PER_SUBMISSION / per_sub:.0f} workers busy at {SECONDS_PER_SUBMISSION:g} s per submission; "
-              f"peak memory {r['peak_rss_mb']:.0f} MB; gradebook {r['gradebook_mb']:.1f} MB, grading/ folder (status files, template) "
-              f"{r['status_mb']:.1f} MB; feedback {fb_each:.2f} s per student (sample of {r['feedback_sample']}), "
+              f"peak memory {r['peak_rss_mb']:.0f} MB; gradebook {r['gradebook_mb']:.1f} MB, grading/ folder "
+              f"(status files, template) {r['status_mb']:.1f} MB; feedback {fb_each:.2f} s per student (sample of {r['feedback_sample']}), "
               f"{fb_each * r['n'] / 60:.1f} min for the class on this machine's feedback pool")
     return 0
 
