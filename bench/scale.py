@@ -154,8 +154,9 @@ def worktree(rev: str):
             why = (made.stderr.strip().splitlines() or ["no reason given"])[-1]
             raise SystemExit(f"--compare {rev}: git cannot check it out ({why})")
         try:
-            (folder / RECORDED.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(RECORDED, folder / RECORDED.relative_to(ROOT))
+            copy = folder / RECORDED.relative_to(ROOT)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(RECORDED, copy)
             yield folder
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(folder)], capture_output=True)

@@ -199,7 +199,9 @@ def _release(assignment: str, root: Path, key: str) -> tuple[bytes, dict[str, by
     matches. The cache is one pickle written atomically: a torn or stale one is simply made again."""
     import pickle
 
-    cache = root / "grading" / assignment / "template" / "release.pickle"
+    from grader.pipeline import record
+
+    cache = record.template_dir(root, assignment) / "release.pickle"
     try:
         kept = pickle.loads(cache.read_bytes())
         if kept["key"] == key:
@@ -212,11 +214,7 @@ def _release(assignment: str, root: Path, key: str) -> tuple[bytes, dict[str, by
         gradebook = (Path(tmp) / "gradebook.db").read_bytes()
         notebooks = {p.name: p.read_bytes() for p in sorted(release.glob("*.ipynb"))}
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        fd, part = tempfile.mkstemp(dir=cache.parent, prefix=".release.")
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump({"key": key, "gradebook": gradebook, "notebooks": notebooks}, f)
-        os.replace(part, cache)
+        record._write_atomically(cache, pickle.dumps({"key": key, "gradebook": gradebook, "notebooks": notebooks}))
     except OSError:  # (a read-only course still grades; it only pays the release each time)
         pass
     return gradebook, notebooks

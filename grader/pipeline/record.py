@@ -33,6 +33,11 @@ def errors_dir(root: Path, assignment: str) -> Path:
     return status_dir(root, assignment) / "errors"
 
 
+def template_dir(root: Path, assignment: str) -> Path:
+    """Where the grading template's kept parts live: its release (course.template) and one copy of its files."""
+    return status_dir(root, assignment) / "template"
+
+
 def key(outcome_digest: str, template: Template) -> str:
     """What a grade depends on: the submission's files and the assignment's source (tests included)."""
     return f"{outcome_digest}:{template.digest}"
@@ -115,7 +120,7 @@ class Recorder:
         # this run (timestamps included): their rows are known, so save() looks nothing up
         self._fresh: dict[str, dict[str, list]] = {}
         self._shared: dict[str, Path] | None = None
-        self._made: set[Path] = set()  # folders this run has made (see _folder)
+        self._made: set[Path] = set()  # folders shared by every submission that this run has made (see _folder)
 
     def __enter__(self) -> "Recorder":
         return self
@@ -137,7 +142,7 @@ class Recorder:
 
     def _folder(self, path: Path) -> None:
         """Make `path` unless this run already has: on some file systems a mkdir costs more than a small file,
-        and a submission writes several into the same folders."""
+        and every submission writes into the same status folder."""
         if path not in self._made:
             path.mkdir(parents=True, exist_ok=True)
             self._made.add(path)
@@ -146,7 +151,7 @@ class Recorder:
         """{name: path} of one copy of each of the template's other files, beside the template's cache, written
         (once a run, where missing or changed) for save() to link into each student's autograded folder."""
         if self._shared is None:
-            folder = status_dir(self.root, self.template.assignment) / "template" / "files"
+            folder = template_dir(self.root, self.template.assignment) / "files"
             self._shared = {}
             for name, data in self.template.files.items():
                 path = folder / name
@@ -255,7 +260,7 @@ class Recorder:
         if outcome.autograded:
             shared = self._shared_files()
             for folder in sorted({(autograded / name).parent for name in [*outcome.autograded, *shared]}):
-                self._folder(folder)
+                folder.mkdir(parents=True, exist_ok=True)  # (each once, not once per file)
             for name, data in outcome.autograded.items():
                 _write_atomically(autograded / name, data, make_folder=False)
             for name, path in shared.items():  # the pictures the feedback shows
