@@ -4,11 +4,12 @@
     python bench/assignment.py --only notebook # the solution notebook top to bottom (training included)
     python bench/assignment.py --only grade    # autograde one correct submission with the project config
     python bench/assignment.py --only backends # two epochs of the notebook's recipe on each Keras backend
+    python bench/assignment.py --only imports  # CPU seconds of `import keras` per backend (every kernel pays it)
 
 Prints wall time per cell, total wall time, the test accuracy the notebook reports, the autograde time, and
 per backend (TensorFlow, PyTorch, JAX; each in a process of its own, one after another in the same run) the
-first epoch (which includes compiling the training step) and a second epoch. Set KERAS_BACKEND to run the
-notebook on another backend.
+first epoch (which includes compiling the training step) and a second epoch, and what importing Keras costs
+in a fresh process on each backend. Set KERAS_BACKEND to run the notebook on another backend.
 """
 
 from __future__ import annotations
@@ -139,9 +140,40 @@ def backend_figures() -> None:
         print(f"  {name:12} {first:>22.1f} {second:>10.1f}  {(first + 6 * second) / 60:.1f} min")
 
 
+def import_figures(repeats: int = 3) -> None:
+    """CPU seconds (user + system) of a fresh `python -c "import keras"` per backend, the median of `repeats`:
+    the floor under every grading kernel and every notebook start. ml_dtypes alone too (Keras imports it)."""
+    import resource
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    def cpu_seconds(code: str, env: dict) -> float | None:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        return used if done.returncode == 0 else None
+
+    def versions(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    print(f"\nCPU seconds to import, a fresh process each, median of {repeats} (ml_dtypes {versions('ml_dtypes')}, "
+          f"keras {versions('keras')}):")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    times = [cpu_seconds("import ml_dtypes", env) for _ in range(repeats)]
+    print(f"  {'ml_dtypes':24} {sorted(times)[repeats // 2]:>6.2f}")
+    for name in BACKENDS:
+        times = [cpu_seconds("import keras", {**env, "KERAS_BACKEND": name}) for _ in range(repeats)]
+        shown = "failed (not installed?)" if None in times else f"{sorted(times)[repeats // 2]:>6.2f}"
+        print(f"  {'keras on ' + name:24} {shown}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["notebook", "grade", "backends"])
+    parser.add_argument("--only", choices=["notebook", "grade", "backends", "imports"])
     parser.add_argument("--epoch-times", action="store_true", help=argparse.SUPPRESS)  # (the child of backends)
     args = parser.parse_args()
     if args.epoch_times:
@@ -153,6 +185,8 @@ def main() -> None:
         grading_figures()
     if args.only in (None, "backends"):
         backend_figures()
+    if args.only in (None, "imports"):
+        import_figures()
 
 
 if __name__ == "__main__":
