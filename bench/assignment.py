@@ -1,6 +1,6 @@
 """Figures for the ResNet50 assignment on this machine.
 
-    python bench/assignment.py                 # both measurements, about 8 minutes on 2 CPU cores
+    python bench/assignment.py                 # all of the below, 10-20 minutes on 2 CPU cores
     python bench/assignment.py --only notebook # the solution notebook top to bottom (training included)
     python bench/assignment.py --only grade    # autograde one correct submission with the project config
     python bench/assignment.py --only backends # two epochs of the notebook's recipe on each Keras backend
@@ -154,21 +154,25 @@ def import_figures(repeats: int = 3) -> None:
         used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         return used if done.returncode == 0 else None
 
-    def versions(name: str) -> str:
+    def installed(name: str) -> str:
         try:
             return version(name)
         except PackageNotFoundError:
             return "not installed"
 
-    print(f"\nCPU seconds to import, a fresh process each, median of {repeats} (ml_dtypes {versions('ml_dtypes')}, "
-          f"keras {versions('keras')}):")
+    def median(code: str, env: dict) -> str:
+        times = [cpu_seconds(code, env) for _ in range(repeats)]
+        return "failed" if None in times else f"{sorted(times)[repeats // 2]:>6.2f}"
+
+    print(f"\nCPU seconds to import, a fresh process each, median of {repeats} (ml_dtypes {installed('ml_dtypes')}, "
+          f"keras {installed('keras')}):")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    times = [cpu_seconds("import ml_dtypes", env) for _ in range(repeats)]
-    print(f"  {'ml_dtypes':24} {sorted(times)[repeats // 2]:>6.2f}")
+    print(f"  {'ml_dtypes':24} {median('import ml_dtypes', env)}")
     for name in BACKENDS:
-        times = [cpu_seconds("import keras", {**env, "KERAS_BACKEND": name}) for _ in range(repeats)]
-        shown = "failed (not installed?)" if None in times else f"{sorted(times)[repeats // 2]:>6.2f}"
-        print(f"  {'keras on ' + name:24} {shown}")
+        if installed(name) == "not installed":
+            print(f"  {'keras on ' + name:24} {name} not installed here (.venv/bin/pip install -e '.[{name}]')")
+            continue
+        print(f"  {'keras on ' + name:24} {median('import keras', {**env, 'KERAS_BACKEND': name})}")
 
 
 def main() -> None:
