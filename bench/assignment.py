@@ -1,6 +1,6 @@
 """Figures for the ResNet50 assignment on this machine.
 
-    python bench/assignment.py                 # all of the below, 10-20 minutes on 2 CPU cores
+    python bench/assignment.py                 # all of the below (the notebook's training takes most)
     python bench/assignment.py --only notebook # the solution notebook top to bottom (training included)
     python bench/assignment.py --only grade    # autograde one correct submission with the project config
     python bench/assignment.py --only backends # two epochs of the notebook's recipe on each Keras backend
@@ -95,6 +95,10 @@ def grading_figures() -> None:
 BACKENDS = ("tensorflow", "torch", "jax")
 
 
+def not_installed(backend: str) -> str:
+    return f"not installed here (.venv/bin/pip install -e '.[{backend}]')"
+
+
 def epoch_times() -> None:
     """(In a child process, its backend chosen by KERAS_BACKEND.) Two epochs of the notebook's ResNet50 and
     recipe on the shipped data; prints a JSON line of their seconds."""
@@ -132,7 +136,7 @@ def backend_figures() -> None:
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
         if done.returncode != 0 or not lines:
             missing = re.search(r"No module named '(\w+)'", done.stderr)
-            why = (f"not installed here (.venv/bin/pip install -e '.[{name}]')" if missing and missing.group(1) == name
+            why = (not_installed(name) if missing and missing.group(1) == name
                    else (done.stderr.strip().splitlines() or ["failed"])[-1])
             print(f"  {name:12} {why}")
             continue
@@ -154,11 +158,11 @@ def import_figures(repeats: int = 3) -> None:
         used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         return used if done.returncode == 0 else None
 
-    def installed(name: str) -> str:
+    def installed(name: str) -> str | None:
         try:
             return version(name)
         except PackageNotFoundError:
-            return "not installed"
+            return None
 
     def median(code: str, env: dict) -> str:
         times = [cpu_seconds(code, env) for _ in range(repeats)]
@@ -169,10 +173,8 @@ def import_figures(repeats: int = 3) -> None:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     print(f"  {'ml_dtypes':24} {median('import ml_dtypes', env)}")
     for name in BACKENDS:
-        if installed(name) == "not installed":
-            print(f"  {'keras on ' + name:24} {name} not installed here (.venv/bin/pip install -e '.[{name}]')")
-            continue
-        print(f"  {'keras on ' + name:24} {median('import keras', {**env, 'KERAS_BACKEND': name})}")
+        shown = median("import keras", {**env, "KERAS_BACKEND": name}) if installed(name) else not_installed(name)
+        print(f"  {'keras on ' + name:24} {shown}")
 
 
 def main() -> None:
