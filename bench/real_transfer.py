@@ -9,9 +9,11 @@ matrix, and a summary table at the end.
     python bench/real_transfer.py PHOTOS --model small --seeds 0                  # a quick look
     python bench/real_transfer.py PHOTOS --data /tmp/my_render                    # another rendered set
     python bench/real_transfer.py PHOTOS --grid bench/out/shipped_vs_real.png --seeds   # the picture only
+    python bench/real_transfer.py PHOTOS --model small --seeds 0 --misread bench/out/misread.png
 
 PHOTOS is a folder of photos named N_*.jpg (N = raised fingers) or sorted into subfolders 0/ .. 5/. The
-real photos are only ever measured on: nothing is trained, tuned or selected on them.
+real photos are only ever measured on: nothing is trained, tuned or selected on them. The pictures
+(--grid, --misread) show real photos: write them under bench/out/ (ignored by git), never into the project.
 ResNet50 takes about 4-6 minutes per seed on a 2-core CPU; the small CNN under a minute.
 """
 
@@ -76,7 +78,7 @@ def measure(model_name: str, signs: data.Signs, real: tuple, seed: int, epochs: 
         "val": float(max(history.history["val_accuracy"])),
         "test": training.accuracy(model, signs.x_test, signs.y_test),
         "real": float((predicted == y_real).mean()),
-        "recall": counts.diagonal() / np.maximum(counts.sum(1), 1), "confusion": counts,
+        "recall": counts.diagonal() / np.maximum(counts.sum(1), 1), "confusion": counts, "predicted": predicted,
     }
 
 
@@ -106,6 +108,31 @@ def side_by_side(real: tuple, signs: data.Signs, out: Path, per_class: int = 8) 
     return out
 
 
+def misread_grid(x: np.ndarray, y: np.ndarray, predicted: np.ndarray, out: Path, per_class: int = 12) -> Path:
+    """A PNG of the photos a model misread: a row per true label (up to `per_class` photos, enlarged to 96
+    pixels), each marked with the label the model gave it in red. What the misread photos have in common
+    (a pose, a tilt, a light) is what the training images lack."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    tile = 96
+    font = ImageFont.load_default(size=16)
+    rows = []
+    for label in range(data.NUM_CLASSES):
+        tiles = []
+        for i in np.flatnonzero((y == label) & (predicted != label))[:per_class]:
+            im = Image.fromarray(x[i]).resize((tile, tile), Image.Resampling.NEAREST)
+            ImageDraw.Draw(im).text((4, 2), f"{label}->{predicted[i]}", fill=(255, 0, 0), font=font)
+            tiles.append(np.asarray(im))
+        blank = Image.new("RGB", (tile, tile), (255, 255, 255))
+        if not tiles:
+            ImageDraw.Draw(blank).text((4, 2), f"{label}: none", fill=(0, 128, 0), font=font)
+        tiles += [np.asarray(blank)] * (per_class - len(tiles))
+        rows.append(np.concatenate(tiles, 1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(rows, 0)).save(out)
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("photos", type=Path, help="folder of real photos (N_*.jpg or subfolders 0/ .. 5/)")
@@ -114,6 +141,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2], help="none: only --grid")
     parser.add_argument("--epochs", type=int, default=None, help="default: the notebook's recipe")
     parser.add_argument("--grid", type=Path, help="also save a PNG: 8 real photos per class beside 8 training images")
+    parser.add_argument("--misread", type=Path, help="also save, per seed, a PNG of the real photos the model "
+                        "misread, marked true->predicted (PATH gets _seedN before its suffix)")
     args = parser.parse_args(argv)
     if not args.photos.is_dir():
         print(f"{args.photos} is not a folder of photos (real SIGNS-style photos named N_*.jpg).", file=sys.stderr)
@@ -130,6 +159,10 @@ def main(argv=None) -> int:
     for seed in args.seeds:
         results.append(measure(args.model, signs, real, seed, args.epochs))
         print_result(results[-1])
+        if args.misread:
+            path = args.misread.with_name(f"{args.misread.stem}_seed{seed}{args.misread.suffix or '.png'}")
+            print(f"  wrote {misread_grid(*real, results[-1]['predicted'], path)} (the misread real photos, "
+                  "a row per true label, marked true->predicted)", flush=True)
     print("\n| model | seed | epochs | train s | val acc | shipped test | real photos | gap | min class recall (real) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:

@@ -40,3 +40,31 @@ def test_the_bench_refuses_a_missing_photo_folder(tmp_path):
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 2 and "is not a folder of photos" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_the_misread_picture_shows_exactly_the_misread_photos_in_their_true_labels_row(tmp_path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import numpy as np
+    from PIL import Image
+
+    import real_transfer
+
+    # Six photos, each one flat grey level, so that a tile tells which photo it is.
+    levels = [10, 40, 70, 100, 130, 160]
+    x = np.stack([np.full((64, 64, 3), v, np.uint8) for v in levels])
+    y = np.array([0, 0, 1, 2, 2, 5])
+    predicted = np.array([0, 3, 1, 4, 1, 5])  # photos 1 (0 read as 3), 3 and 4 (2 read as 4 and 1) misread
+    out = real_transfer.misread_grid(x, y, predicted, tmp_path / "m.png", per_class=3)
+    grid = np.asarray(Image.open(out).convert("RGB"))
+    assert grid.shape == (6 * 96, 3 * 96, 3)
+
+    def tile(row, col):  # a tile's lower half: below its red label
+        return grid[row * 96 + 60 : row * 96 + 90, col * 96 + 10 : col * 96 + 90]
+
+    assert (tile(0, 0) == levels[1]).all()  # row of true 0: only the 0 read as 3
+    assert (tile(0, 1) == 255).all()
+    assert (tile(2, 0) == levels[3]).all() and (tile(2, 1) == levels[4]).all()  # row of true 2: both misread
+    for row in (1, 3, 4, 5):  # nothing misread there: a blank row
+        assert (tile(row, 0) == 255).all()
+    marks = grid[:, :, 0].astype(int) - grid[:, :, 1]  # red text: the true->predicted labels
+    assert (marks[0:20, 0:96] > 100).any() and not (marks[96:192] > 100).any()
