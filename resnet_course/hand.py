@@ -21,11 +21,11 @@ FINGERS = ("index", "middle", "ring", "little")
 KNUCKLES = {"index": (2.75, 8.5), "middle": (0.9, 8.9), "ring": (-0.95, 8.6), "little": (-2.7, 7.9)}
 LENGTHS = {"index": (3.6, 2.1, 1.7), "middle": (3.9, 2.4, 1.8), "ring": (3.65, 2.25, 1.7),
            "little": (2.95, 1.7, 1.5)}
-RADII = {"index": (1.0, 0.92, 0.84), "middle": (1.03, 0.95, 0.86), "ring": (0.96, 0.88, 0.8),
-         "little": (0.85, 0.77, 0.7)}
+RADII = {"index": (0.86, 0.79, 0.72), "middle": (0.88, 0.81, 0.74), "ring": (0.82, 0.75, 0.69),
+         "little": (0.73, 0.66, 0.6)}
 THUMB_BASE = np.array([2.6, 1.4, 0.2])
 THUMB_LENGTHS = (4.0, 3.0, 2.5)
-THUMB_RADII = (1.15, 1.0, 0.9)
+THUMB_RADII = (1.05, 0.92, 0.82)
 # Which fingers are raised for each sign; the thumb's pose is chosen by `pose`.
 RAISED = {0: (), 1: ("index",), 2: ("index", "middle"), 3: ("index", "middle", "ring"),
           4: FINGERS, 5: FINGERS}
@@ -99,24 +99,27 @@ def _unit(v) -> np.ndarray:
 def pose(label: int, rng: np.random.Generator) -> Pose:
     """Joint angles for a sign, varied the way people vary when they show it."""
     raised = set(RAISED[label])
-    spread_scale = {5: 1.7, 4: 1.6, 3: 1.4, 2: 1.0, 1: 1.0, 0: 0.4}[label]
+    # How far apart the fingers are, for the whole hand: a 4 or a 2 is shown as often with its fingers
+    # together as spread.
+    hand_spread = rng.uniform(*{5: (0.3, 1.9), 4: (0.0, 1.7), 3: (0.2, 1.6), 2: (0.0, 1.3), 1: (0.6, 1.3),
+                                0: (0.2, 0.6)}[label])
     base_spread = {"index": 0.16, "middle": 0.0, "ring": -0.14, "little": -0.32}
     spread, flex = {}, {}
     for name in FINGERS:
-        a = base_spread[name] * spread_scale * rng.uniform(0.5, 1.4) + rng.normal(0, 0.04)
+        a = base_spread[name] * hand_spread * rng.uniform(0.8, 1.25) + rng.normal(0, 0.03)
         if name in raised:
             flex[name] = (rng.uniform(-0.15, 0.25), rng.uniform(0.0, 0.25), rng.uniform(0.0, 0.2))
         elif label == 0:  # an arc of fingers leaning towards the thumb; ring and little more bent
             more = {"index": 0.0, "middle": 0.15, "ring": 0.35, "little": 0.55}[name]
             flex[name] = (rng.uniform(0.6, 0.95) + more, rng.uniform(0.8, 1.15) + more * 0.5, rng.uniform(0.3, 0.6))
-            a *= 0.5
+            a *= 0.25
         else:  # curled into the palm
             flex[name] = (rng.uniform(1.2, 1.6), rng.uniform(1.45, 1.85), rng.uniform(0.6, 1.1))
             a *= 0.3
         spread[name] = a
-    if label == 2:  # a clear V
-        spread["index"] += rng.uniform(0.08, 0.25)
-        spread["middle"] -= rng.uniform(0.08, 0.25)
+    if label == 2:  # a V, or two fingers side by side
+        spread["index"] += rng.uniform(-0.03, 0.25)
+        spread["middle"] -= rng.uniform(-0.03, 0.25)
 
     thumb_target = "middle"
     if label == 5:
@@ -141,7 +144,7 @@ def pose(label: int, rng: np.random.Generator) -> Pose:
     return Pose(
         label=label, spread=spread, flex=flex, thumb=thumb, thumb_dirs=dirs, thumb_target_finger=thumb_target,
         length=rng.normal(1.0, 0.05), width=rng.uniform(0.86, 1.1),
-        wrist_bend=(rng.normal(0, 0.25), rng.normal(0, 0.15)), rng_noise=rng.normal(1.0, 0.03, (4, 3)),
+        wrist_bend=(rng.normal(0, 0.4), rng.normal(0, 0.15)), rng_noise=rng.normal(1.0, 0.03, (4, 3)),
     )
 
 
@@ -233,5 +236,5 @@ def build(p: Pose) -> Primitives:
     # Forearm: from inside the wrist down out of the picture, bent a little at the wrist.
     side, back = p.wrist_bend
     down = _unit((math.sin(side), -math.cos(side) * math.cos(back), -math.sin(back)))
-    prim.capsule((0.0, 0.8, -0.2), np.array([0.0, 0.8, -0.2]) + down * 40.0, 2.75 * w)
+    prim.capsule((0.0, 0.8, -0.2), np.array([0.0, 0.8, -0.2]) + down * 40.0, 2.45 * w)
     return prim

@@ -5,7 +5,7 @@ posed for the sign) in front of a wall, seen by a pinhole camera. Rays are inter
 closed form (no marching), so a 128x128 frame costs a few dozen NumPy operations per shape. Shading is
 what makes a hand look like one to a network: soft key light with cast shadows on the wall and on the hand,
 ambient light darkened in creases (ambient occlusion from the shapes' distance fields), a little subsurface
-warmth, nails, skin texture. Everything a photographer would not control is randomised: skin tone, hand
+warmth, nails, skin texture and creases. Everything a photographer would not control is randomised: skin tone, hand
 size and proportions, left or right hand, yaw, tilt and roll, distance and position in the frame, light
 direction and colour, wall colour, texture and brightness gradient, blur, sensor noise, white balance and
 JPEG compression. Every image has its own seed derived from (seed, split, index), so any single image can
@@ -38,7 +38,8 @@ SUPERSAMPLE = 2
 CANVAS = SIZE * SUPERSAMPLE
 CLASSES = tuple(range(6))
 SPLIT_IDS = {"train": 0, "test": 1, "sample": 2}
-VERSION = 3  # of the generator: 1 drew flat 2D outlines, 2 rendered a 3D hand, 3 a broader palm, shorter fingers
+VERSION = 4  # of the generator: 1 drew flat 2D outlines, 2 rendered a 3D hand, 3 a broader palm, shorter fingers,
+# 4 slimmer fingers, fingers together as well as spread, hands turned and tilted further, creases, softer light
 
 # Skin albedos (0-1), light to dark; most of the original photos show light to medium skin.
 SKIN_TONES = np.array([(0.95, 0.78, 0.66), (0.88, 0.68, 0.55), (0.80, 0.58, 0.44), (0.70, 0.48, 0.34),
@@ -174,9 +175,9 @@ def _place(prim: hand.Primitives, label: int, rng: np.random.Generator, fill: fl
     """Turn, size and move the hand in front of the camera so it fills part of the frame, wrist at the bottom."""
     if label == 0:  # the "O" is shown side-on, thumb side towards the camera, so the hole shows
         yaw = -rng.uniform(0.7, 1.35)
-    else:
-        yaw = rng.normal(0, 0.3)
-    rotation = _rotation(yaw, rng.normal(0, 0.15), float(np.clip(rng.normal(0, 0.32), -0.8, 0.8)))
+    else:  # often turned to the side, and tilted up to 75 degrees: real hands are, and fingers then overlap
+        yaw = rng.normal(0, 0.4)
+    rotation = _rotation(yaw, rng.normal(0, 0.15), float(np.clip(rng.normal(0, 0.5), -1.3, 1.3)))
     if rng.random() < 0.5:  # a left hand: the mirror image of a right one
         rotation = rotation @ np.diag([-1.0, 1.0, 1.0])
     arr = prim.transformed(rotation, np.zeros(3))
@@ -204,7 +205,9 @@ def _skin(rng: np.random.Generator) -> np.ndarray:
     i = rng.choice(len(SKIN_TONES), p=SKIN_WEIGHTS)
     j = min(i + 1, len(SKIN_TONES) - 1)
     t = rng.uniform()
-    return np.clip((1 - t) * SKIN_TONES[i] + t * SKIN_TONES[j] + rng.normal(0, 0.02, 3), 0.1, 1)
+    tone = (1 - t) * SKIN_TONES[i] + t * SKIN_TONES[j] + rng.normal(0, 0.02, 3)
+    grey = tone.mean()  # skin in indoor photos is less saturated than these albedos: mute it a little
+    return np.clip(grey + (tone - grey) * rng.uniform(0.65, 1.0), 0.1, 1)
 
 
 def _smooth_noise(rng: np.random.Generator, cells: int, size: int = CANVAS) -> np.ndarray:
@@ -212,6 +215,27 @@ def _smooth_noise(rng: np.random.Generator, cells: int, size: int = CANVAS) -> n
     coarse = (rng.uniform(0, 255, (cells, cells))).astype(np.uint8)
     big = Image.fromarray(coarse).resize((size, size), Image.BICUBIC)
     return np.asarray(big, float) / 127.5 - 1
+
+
+def _creases(rng: np.random.Generator, size: int, hand_mask: np.ndarray) -> np.ndarray:
+    """A darkening factor (0-1) of 4-13 thin, slightly curved strokes across the hand: palm lines, knuckle
+    creases and wrinkles. Real hands are full of them; a network that has never seen one may count a crease
+    as the gap between two fingers."""
+    from PIL import ImageDraw
+
+    ys, xs = np.nonzero(hand_mask)
+    layer = Image.new("L", (size, size), 255)
+    if len(xs) == 0:
+        return np.ones((size, size))
+    draw = ImageDraw.Draw(layer)
+    for _ in range(int(rng.integers(4, 14))):
+        k = int(rng.integers(len(xs)))  # each stroke is centred on a point of the hand
+        x0, y0 = xs[k], ys[k]
+        angle, length, bend = rng.uniform(0, np.pi), rng.uniform(0.04, 0.18) * size, rng.normal(0, 0.3)
+        points = [(x0 + math.cos(angle + bend * t) * length * (t - 0.5), y0 + math.sin(angle + bend * t) * length * (t - 0.5))
+                  for t in np.linspace(0, 1, 6)]
+        draw.line(points, fill=int(rng.uniform(150, 220)), width=max(1, round(rng.uniform(0.6, 1.8) * size / CANVAS)))
+    return np.asarray(layer.filter(ImageFilter.GaussianBlur(0.5 * size / CANVAS)), float) / 255
 
 
 def _gaussian_blur(a: np.ndarray, sigma: float) -> np.ndarray:
@@ -274,7 +298,7 @@ def compose(label: int, rng: np.random.Generator, size: int = CANVAS, fill: floa
     in_shadow = np.isfinite(t_shadow).astype(float).reshape(size, size)
     # Soften the shadows (a real lamp is not a point): wide on the wall, narrow on the hand.
     wall2, hand2 = wall.reshape(size, size).astype(float), on_hand.reshape(size, size).astype(float)
-    soft = rng.uniform(1.2, 4.0) * size / CANVAS
+    soft = rng.uniform(2.5, 7.0) * size / CANVAS
     wall_shadow = _gaussian_blur(in_shadow * wall2, soft) / np.maximum(_gaussian_blur(wall2, soft), 1e-6)
     narrow = 0.8 * size / CANVAS
     hand_shadow = _gaussian_blur(in_shadow * hand2, narrow) / np.maximum(_gaussian_blur(hand2, narrow), 1e-6)
@@ -290,8 +314,8 @@ def compose(label: int, rng: np.random.Generator, size: int = CANVAS, fill: floa
 
     wrap = rng.uniform(0.15, 0.35)  # light reaching round the terminator: skin scatters light under its surface
     diffuse = np.clip((normal @ light + wrap) / (1 + wrap), 0, 1)
-    key, ambient = rng.uniform(0.45, 0.75), rng.uniform(0.38, 0.6)
-    direct = key * diffuse * (1 - rng.uniform(0.4, 0.85) * shadow)
+    key, ambient = rng.uniform(0.35, 0.65), rng.uniform(0.45, 0.7)
+    direct = key * diffuse * (1 - rng.uniform(0.25, 0.65) * shadow)
     lit = ambient * (1 - 0.6 * occlusion) + direct
     light_colour = 1 + rng.normal(0, 0.008, 3) + np.array([0.02, 0.0, -0.03]) * rng.uniform(0, 1)
 
@@ -299,10 +323,11 @@ def compose(label: int, rng: np.random.Generator, size: int = CANVAS, fill: floa
     wall_albedo = rng.uniform(0.74, 0.95) * (np.array([1.0, 0.965, 0.915]) + rng.normal(0, 0.006, 3))
     wall_tex = 1 + rng.uniform(0.0, 0.025) * _smooth_noise(rng, int(rng.integers(4, 16)), size).ravel()
     skin = _skin(rng)
-    skin_tex = 1 + rng.uniform(0.02, 0.07) * _smooth_noise(rng, int(rng.integers(6, 20)), size).ravel()
+    skin_tex = 1 + rng.uniform(0.015, 0.04) * _smooth_noise(rng, int(rng.integers(12, 30)), size).ravel()
+    skin_tex *= _creases(rng, size, on_hand.reshape(size, size)).ravel()
     albedo = np.where(wall[:, None], wall_albedo * wall_tex[:, None], skin * skin_tex[:, None])
     on_bone = on_hand & (which < n_caps)
-    albedo *= np.where(on_bone & ((along < 0.05) | (along > 0.95)), rng.uniform(0.88, 0.95), 1.0)[:, None]
+    albedo *= np.where(on_bone & ((along < 0.05) | (along > 0.95)), rng.uniform(0.93, 0.98), 1.0)[:, None]
     nail = np.zeros(len(t), bool)
     for i in (i for i in range(n_caps) if shapes["nail"][i]):
         m = np.flatnonzero((which == i) & (along > 0.45))
@@ -427,7 +452,7 @@ def write_signs(out: Path, seed: int = 0, n_train: int = 180, n_test: int = 20, 
     return {**manifest, "seconds": seconds}
 
 
-def write_sample_photo(path: Path, label: int = 3, seed: int = 2026) -> Path:
+def write_sample_photo(path: Path, label: int = 3, seed: int = 2032) -> Path:
     """A 640x480 "phone photo" of a hand showing `label`: rendered at full size, the hand smaller in the
     frame and off-centre as in a snapshot, for the notebook's "try it on your own photo" section."""
     rng = image_rng(seed, "sample", label)

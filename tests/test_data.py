@@ -239,14 +239,19 @@ def test_rendering_on_several_processes_gives_the_same_images_as_on_one():
 
 
 def test_every_sign_is_a_hand_on_a_lighter_wall():
-    # The hand (what differs from the wall) is darker than the wall and reaches the bottom edge (the wrist).
-    for label in render.CLASSES:
-        img = render.render_hand(label, render.image_rng(7, "train", label)).astype(float)
-        wall = np.median(img[:4].reshape(-1, 3), axis=0)
-        hand = np.abs(img - wall).sum(-1) > 60
-        assert 0.06 < hand.mean() < 0.85, label
-        assert hand[-3:].any(), f"sign {label}: nothing of the hand reaches the bottom edge"
-        assert img[hand].mean() < wall.mean(), label
+    # The hand (what differs from the wall) reaches the bottom edge (the wrist) and is, as in the original
+    # photos, darker than the wall: in all but a few images (a pale hand before a wall darkened at the top,
+    # about 6% of the shipped set), so two images per sign, at most two exceptions.
+    darker = []
+    for index in (7, 8):
+        for label in render.CLASSES:
+            img = render.render_hand(label, render.image_rng(index, "train", label)).astype(float)
+            wall = np.median(img[:4].reshape(-1, 3), axis=0)
+            hand = np.abs(img - wall).sum(-1) > 60
+            assert 0.06 < hand.mean() < 0.85, label
+            assert hand[-3:].any(), f"sign {label}: nothing of the hand reaches the bottom edge"
+            darker.append(img[hand].mean() < wall.mean())
+    assert sum(darker) >= len(darker) - 2, darker
 
 
 # --- validation split and augmentation ------------------------------------------------------------------
