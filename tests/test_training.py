@@ -66,3 +66,48 @@ def test_nothing_is_saved_while_grading(monkeypatch, tmp_path):
     monkeypatch.setenv("RESNET_COURSE_CACHE", str(tmp_path / "cache"))
     assert training.save_model(tiny_model()) is None
     assert not (tmp_path / "cache").exists()
+
+
+def residual_model():
+    """Two residual blocks in the course's shape: an identity block (BN -> Add with the input) and a
+    convolutional block (BN on both the branch and the shortcut), then a softmax classifier."""
+    import keras
+    from keras import layers
+
+    x_in = keras.Input((8, 8, 3))
+    x = layers.Activation("relu")(layers.BatchNormalization(name="stem_bn")(layers.Conv2D(4, 3, padding="same")(x_in)))
+    branch = layers.BatchNormalization(name="identity_branch_bn")(layers.Conv2D(4, 1)(
+        layers.Activation("relu")(layers.Conv2D(4, 1)(x))))
+    x = layers.Activation("relu")(layers.Add()([x, branch]))
+    shortcut = layers.BatchNormalization(name="shortcut_bn")(layers.Conv2D(8, 1)(x))  # built first on purpose
+    branch = layers.BatchNormalization(name="conv_branch_bn")(layers.Conv2D(8, 1)(
+        layers.Activation("relu")(layers.Conv2D(4, 1)(x))))
+    x = layers.Activation("relu")(layers.Add()([shortcut, branch]))
+    out = layers.Dense(6, activation="softmax")(layers.Flatten()(layers.GlobalAveragePooling2D()(x)))
+    return keras.Model(x_in, out)
+
+
+def test_start_from_zero_zeroes_the_classifier_and_each_residual_branch_but_not_the_shortcut():
+    model = residual_model()
+    gamma = {name: np.asarray(model.get_layer(name).gamma) for name in ("stem_bn", "shortcut_bn")}
+    assert training.start_from_zero(model) == 2
+    for name in ("identity_branch_bn", "conv_branch_bn"):
+        assert not np.asarray(model.get_layer(name).gamma).any(), f"{name} should start at zero"
+    for name, before in gamma.items():
+        assert np.array_equal(np.asarray(model.get_layer(name).gamma), before), f"{name} must be left alone"
+    assert all(not np.asarray(w).any() for w in model.layers[-1].weights)
+    # Zeroed, the network guesses every class evenly: the loss starts at ln 6, not above it.
+    x = np.random.default_rng(0).normal(size=(5, 8, 8, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(model(x)), 1 / 6, rtol=1e-5)
+
+
+def test_the_learning_rate_warms_up_from_zero_then_decays():
+    recipe = training.Recipe(learning_rate=1e-3, warmup=0.1)
+    schedule = training.learning_rate_schedule(recipe, steps=100)
+    rates = [float(schedule(step)) for step in (0, 5, 10, 55, 100)]
+    assert rates[0] == 0 and 0 < rates[1] < rates[2]
+    assert rates[2] == pytest.approx(1e-3) and rates[3] < rates[2] and rates[4] == pytest.approx(0, abs=1e-9)
+    cold = training.learning_rate_schedule(training.Recipe(learning_rate=1e-3, warmup=0), steps=100)
+    assert float(cold(0)) == pytest.approx(1e-3)
+    model = training.compile_for_training(tiny_model(), recipe, steps=100)
+    assert model.optimizer.clipnorm == recipe.clipnorm
