@@ -41,7 +41,7 @@ class Recipe:
     keep_best: bool = True  # end with the weights of the epoch with the lowest validation loss
     warmup: float = 0.1  # of the steps, in which the learning rate climbs from 0 (large first steps undo BN)
     clipnorm: float = 1.0  # gradients longer than this are shortened: no single batch throws the weights far
-    zero_start: bool = True  # start the classifier and every residual branch at zero (`start_from_zero`)
+    zero_start: bool = True  # a new model starts its classifier and residual branches at zero (`start_from_zero`)
     seed: int = 0
 
 
@@ -132,7 +132,7 @@ def train(model, signs: Signs, recipe: Recipe | None = None, verbose: int | str 
         x, y, epochs, verbose = x[:64], y[:64], 1, 0
     keras.utils.set_random_seed(recipe.seed)
     set_batchnorm_momentum(model, recipe.bn_momentum)
-    if recipe.zero_start:
+    if recipe.zero_start and not model.compiled:  # a model trained before goes on from where it is
         start_from_zero(model)
     train_data = batches(x, y, recipe.batch_size, shuffle=True, seed=recipe.seed, augmented=recipe.augment)
     compile_for_training(model, recipe, steps=epochs * len(train_data), run_eagerly=grading())

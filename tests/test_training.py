@@ -111,3 +111,25 @@ def test_the_learning_rate_warms_up_from_zero_then_decays():
     assert float(cold(0)) == pytest.approx(1e-3)
     model = training.compile_for_training(tiny_model(), recipe, steps=100)
     assert model.optimizer.clipnorm == recipe.clipnorm
+
+
+def test_training_again_goes_on_from_the_trained_weights(monkeypatch):
+    import keras
+
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 256, (48, 64, 64, 3), dtype=np.uint8)
+    signs = data.Signs(x, np.arange(48) % 6, x[:6], np.arange(6), np.arange(6), "test")
+    starts = []
+
+    class AtStart(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            starts.append(np.asarray(self.model.layers[-1].kernel).copy())
+
+    model = tiny_model()
+    recipe = training.Recipe(epochs=1, batch_size=16)
+    training.train(model, signs, recipe, verbose=0, callbacks=[AtStart()])
+    trained = np.asarray(model.layers[-1].kernel).copy()
+    training.train(model, signs, recipe, verbose=0, callbacks=[AtStart()])
+    assert not starts[0].any(), "a new model's classifier starts at zero"
+    assert trained.any() and np.array_equal(starts[1], trained), "a second call must not zero what was learned"
