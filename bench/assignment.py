@@ -78,6 +78,16 @@ def notebook_figures() -> None:
     print(f"solution notebook, top to bottom: {total:.0f} s ({total / 60:.1f} min)")
     print(f"test accuracy: {accuracy.group(1) if accuracy else 'not found'}")
     print(device.group(0) if device else "")
+    # The "your own photo" cell shows its prediction as a plot: keep that picture to look at.
+    import base64
+
+    pictures = [o["data"]["image/png"] for c in nb.cells if c.get("id") == "photo-predict"
+                for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    if pictures:
+        out = ROOT / "bench" / "out" / "photo_prediction.png"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(base64.b64decode(pictures[-1]))
+        print(f"the sample photo's prediction (images/my_hand.jpg, a 3): {out}")
 
 
 def grading_figures() -> None:
