@@ -5,10 +5,10 @@ posed for the sign) in front of a wall, seen by a pinhole camera. Rays are inter
 closed form (no marching), so a 128x128 frame costs a few dozen NumPy operations per shape. Shading is
 what makes a hand look like one to a network: soft key light with cast shadows on the wall and on the hand,
 ambient light darkened in creases (ambient occlusion from the shapes' distance fields), a little subsurface
-warmth, nails, skin texture and creases. Everything a photographer would not control is randomised: skin tone, hand
-size and proportions, left or right hand, yaw, tilt and roll, distance and position in the frame, light
-direction and colour, wall colour, texture and brightness gradient, blur, sensor noise, white balance and
-JPEG compression. Every image has its own seed derived from (seed, split, index), so any single image can
+warmth, nails, skin texture and creases. Everything a photographer would not control is randomised: skin
+tone, hand size and proportions, fingers together or spread, left or right hand, yaw, tilt and roll,
+distance and position in the frame, light direction and colour, wall colour, texture and brightness
+gradient, blur, sensor noise, white balance and JPEG compression. Every image has its own seed derived from (seed, split, index), so any single image can
 be re-rendered without rendering the others, and the set is byte-identical for the same NumPy and Pillow.
 
     python -m resnet_course.render --out datasets/signs          # the committed default set
@@ -232,8 +232,8 @@ def _creases(rng: np.random.Generator, size: int, hand_mask: np.ndarray) -> np.n
         k = int(rng.integers(len(xs)))  # each stroke is centred on a point of the hand
         x0, y0 = xs[k], ys[k]
         angle, length, bend = rng.uniform(0, np.pi), rng.uniform(0.04, 0.18) * size, rng.normal(0, 0.3)
-        points = [(x0 + math.cos(angle + bend * t) * length * (t - 0.5), y0 + math.sin(angle + bend * t) * length * (t - 0.5))
-                  for t in np.linspace(0, 1, 6)]
+        points = [(x0 + math.cos(angle + bend * t) * length * (t - 0.5),
+                   y0 + math.sin(angle + bend * t) * length * (t - 0.5)) for t in np.linspace(0, 1, 6)]
         draw.line(points, fill=int(rng.uniform(150, 220)), width=max(1, round(rng.uniform(0.6, 1.8) * size / CANVAS)))
     return np.asarray(layer.filter(ImageFilter.GaussianBlur(0.5 * size / CANVAS)), float) / 255
 
