@@ -8,8 +8,9 @@ ambient light darkened in creases (ambient occlusion from the shapes' distance f
 warmth, nails, skin texture and creases. Everything a photographer would not control is randomised: skin
 tone, hand size and proportions, fingers together or spread, left or right hand, yaw, tilt and roll,
 distance and position in the frame, light direction and colour, wall colour, texture and brightness
-gradient, blur, sensor noise, white balance and JPEG compression. Every image has its own seed derived from (seed, split, index), so any single image can
-be re-rendered without rendering the others, and the set is byte-identical for the same NumPy and Pillow.
+gradient, blur, sensor noise, white balance and JPEG compression. Every image has its own seed derived
+from (seed, split, index), so any single image can be re-rendered without rendering the others, and the
+set is byte-identical for the same NumPy and Pillow.
 
     python -m resnet_course.render --out datasets/signs          # the committed default set
     python -m resnet_course.render --out datasets/signs --grid datasets/signs/samples.png \
