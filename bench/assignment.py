@@ -61,6 +61,7 @@ def run_notebook(path: Path, grading: bool = False):
 
 
 def notebook_figures() -> None:
+    import base64
     import shutil
     import tempfile
 
@@ -79,8 +80,6 @@ def notebook_figures() -> None:
     print(f"test accuracy: {accuracy.group(1) if accuracy else 'not found'}")
     print(device.group(0) if device else "")
     # The "your own photo" cell shows its prediction as a plot: keep that picture to look at.
-    import base64
-
     pictures = [o["data"]["image/png"] for c in nb.cells if c.get("id") == "photo-predict"
                 for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     if pictures:
