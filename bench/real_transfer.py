@@ -147,6 +147,12 @@ def main(argv=None) -> int:
     if not args.photos.is_dir():
         print(f"{args.photos} is not a folder of photos (real SIGNS-style photos named N_*.jpg).", file=sys.stderr)
         return 2
+    for picture in filter(None, (args.grid, args.misread)):  # say so now, not after minutes of training
+        try:
+            picture.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            print(f"cannot write pictures to {picture.parent}: {e.strerror}", file=sys.stderr)
+            return 2
     signs = data.load_signs(args.data)
     real = data.load_photo_folder(args.photos)
     print(f"training data: {signs}; real photos: {len(real[1])} from {args.photos} "

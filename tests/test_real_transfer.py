@@ -42,6 +42,17 @@ def test_the_bench_refuses_a_missing_photo_folder(tmp_path):
     assert "Traceback" not in out.stderr
 
 
+def test_the_bench_refuses_a_picture_path_it_cannot_write_before_training(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "real_transfer.py"), str(photos), "--misread",
+                          str(blocker / "misread.png")], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 2 and f"cannot write pictures to {blocker}" in out.stderr, out.stderr[-1500:]
+    assert "Traceback" not in out.stderr and "Training" not in out.stdout
+
+
 def test_the_misread_picture_shows_exactly_the_misread_photos_in_their_true_labels_row(tmp_path):
     sys.path.insert(0, str(ROOT / "bench"))
     import numpy as np
