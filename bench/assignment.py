@@ -3,13 +3,13 @@
     python bench/assignment.py                 # all of the below (the notebook's training takes most)
     python bench/assignment.py --only notebook # the solution notebook top to bottom (training included)
     python bench/assignment.py --only grade    # autograde one correct submission with the project config
-    python bench/assignment.py --only backends # two epochs of the notebook's recipe on each Keras backend
+    python bench/assignment.py --only backends # two epochs of the notebook's recipe per Keras backend and precision
     python bench/assignment.py --only imports  # CPU seconds of `import keras` per backend (every kernel pays it)
 
 Prints wall time per cell, total wall time, the test accuracy the notebook reports, the autograde time, and
-per backend (TensorFlow, PyTorch, JAX; each in a process of its own, one after another in the same run) the
-first epoch (which includes compiling the training step) and a second epoch, and what importing Keras costs
-in a fresh process on each backend. Set KERAS_BACKEND to run the notebook on another backend.
+per backend (TensorFlow, PyTorch, JAX) and precision (float32, mixed bfloat16; each in a process of its own,
+one after another in the same run) the first epoch (which includes compiling the training step) and a
+second epoch, and what importing Keras costs in a fresh process on each backend. Set KERAS_BACKEND to run the notebook on another backend.
 """
 
 from __future__ import annotations
@@ -127,9 +127,12 @@ def epoch_times() -> None:
         def on_epoch_end(self, epoch, logs=None):
             seconds.append(time.perf_counter() - self.start)
 
+    precision = os.environ.get("BENCH_PRECISION", "auto")
     model = notebook_resnet50()(input_shape=(64, 64, 3), classes=6)
-    training.train(model, data.load_signs(), training.Recipe(epochs=2), verbose=0, callbacks=[Clock()])
-    print(json.dumps({"backend": keras.backend.backend(), "epochs_s": seconds}))
+    training.train(model, data.load_signs(), training.Recipe(epochs=2, precision=precision), verbose=0,
+                   callbacks=[Clock()])
+    print(json.dumps({"backend": keras.backend.backend(), "auto": training.training_precision("auto"),
+                      "epochs_s": seconds}))
 
 
 def backend_figures() -> None:
@@ -139,10 +142,11 @@ def backend_figures() -> None:
     from resnet_course.training import Recipe
 
     epochs = Recipe().epochs
-    print("\ntwo epochs of the notebook's ResNet50 and recipe on 1080 images, per Keras backend (CPU):")
-    print(f"  {'backend':12} {'epoch 1 (compiles) s':>22} {'epoch 2 s':>10}  notebook's {epochs} epochs, estimated")
-    for name in BACKENDS:
-        env = {**os.environ, "KERAS_BACKEND": name,
+    print("\ntwo epochs of the notebook's ResNet50 and recipe on 1080 images, per Keras backend (CPU), computing in"
+          "\nfloat32 and in mixed bfloat16 (the recipe's \"auto\" picks the second only where it is native and faster):")
+    print(f"  {'backend':12} {'precision':15} {'epoch 1 (compiles) s':>22} {'epoch 2 s':>10}  notebook's {epochs} epochs, estimated")
+    for name, precision in ((name, p) for name in BACKENDS for p in ("float32", "mixed_bfloat16")):
+        env = {**os.environ, "KERAS_BACKEND": name, "BENCH_PRECISION": precision,
                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), str(ROOT / "bench"), os.environ.get("PYTHONPATH")]))}
         done = subprocess.run([sys.executable, __file__, "--epoch-times"], env=env, capture_output=True, text=True)
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -150,10 +154,12 @@ def backend_figures() -> None:
             missing = re.search(r"No module named '(\w+)'", done.stderr)
             why = (not_installed(name) if missing and missing.group(1) == name
                    else (done.stderr.strip().splitlines() or ["failed"])[-1])
-            print(f"  {name:12} {why}")
+            print(f"  {name:12} {precision:15} {why}")
             continue
-        first, second = json.loads(lines[-1])["epochs_s"]
-        print(f"  {name:12} {first:>22.1f} {second:>10.1f}  {(first + (epochs - 1) * second) / 60:.1f} min")
+        result = json.loads(lines[-1])
+        first, second = result["epochs_s"]
+        auto = " (the recipe's choice here)" if precision == result["auto"] else ""
+        print(f"  {name:12} {precision:15} {first:>22.1f} {second:>10.1f}  {(first + (epochs - 1) * second) / 60:.1f} min{auto}")
 
 
 def import_figures(repeats: int = 3) -> None:

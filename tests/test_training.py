@@ -133,3 +133,49 @@ def test_training_again_goes_on_from_the_trained_weights(monkeypatch):
     training.train(model, signs, recipe, verbose=0, callbacks=[AtStart()])
     assert not starts[0].any(), "a new model's classifier starts at zero"
     assert trained.any() and np.array_equal(starts[1], trained), "a second call must not zero what was learned"
+
+
+def test_mixed_precision_training_computes_in_bfloat16_and_hands_back_a_float32_model(monkeypatch):
+    import keras
+
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (36, 64, 64, 3), dtype=np.uint8)
+    y = np.arange(36) % 6
+    signs = data.Signs(x, y, x[:6], y[:6], np.arange(6), "test")
+    model = tiny_model()
+    seen = []
+
+    class Dtypes(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append((model.layers[0].compute_dtype, model.layers[-1].compute_dtype))
+
+    recipe = training.Recipe(epochs=1, batch_size=12, precision="mixed_bfloat16")
+    training.train(model, signs, recipe, verbose=0, callbacks=[Dtypes()])
+    # While fitting, the convolution computed in bfloat16 and the softmax classifier in float32.
+    assert seen and set(seen) == {("bfloat16", "float32")}
+    # Afterwards the model is float32 throughout: its weights, its layers, and what it predicts.
+    assert {layer.compute_dtype for layer in model.layers} == {"float32"}
+    assert {w.dtype for w in model.weights} == {"float32"}
+    out = model.predict(data.to_inputs(x[:4]), verbose=0)
+    assert out.dtype == np.float32
+    reference = keras.models.clone_model(model)
+    reference.set_weights(model.get_weights())
+    np.testing.assert_allclose(out, reference.predict(data.to_inputs(x[:4]), verbose=0), atol=1e-6)
+
+
+def test_auto_precision_is_float32_while_grading_and_without_native_bfloat16(monkeypatch):
+    import keras
+
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert training.training_precision("auto") == "float32"
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    monkeypatch.setattr(training, "cpu_has_bfloat16", lambda: False)
+    assert training.training_precision("auto") == "float32"
+    assert training.training_precision("mixed_bfloat16") == "mixed_bfloat16"  # asked for explicitly
+    if keras.backend.backend() == "tensorflow":
+        monkeypatch.setattr(training, "cpu_has_bfloat16", lambda: True)
+        import tensorflow as tf
+
+        expected = "float32" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
+        assert training.training_precision("auto") == expected
