@@ -123,10 +123,12 @@ def misread_grid(x: np.ndarray, y: np.ndarray, predicted: np.ndarray, out: Path,
             im = Image.fromarray(x[i]).resize((tile, tile), Image.Resampling.NEAREST)
             ImageDraw.Draw(im).text((4, 2), f"{label}->{predicted[i]}", fill=(255, 0, 0), font=font)
             tiles.append(np.asarray(im))
-        blank = Image.new("RGB", (tile, tile), (255, 255, 255))
-        if not tiles:
-            ImageDraw.Draw(blank).text((4, 2), f"{label}: none", fill=(0, 128, 0), font=font)
-        tiles += [np.asarray(blank)] * (per_class - len(tiles))
+        blank = np.full((tile, tile, 3), 255, np.uint8)
+        if not tiles:  # one tile says so; the rest of the row stays blank
+            none = Image.fromarray(blank)
+            ImageDraw.Draw(none).text((4, 2), f"{label}: none", fill=(0, 128, 0), font=font)
+            tiles.append(np.asarray(none))
+        tiles += [blank] * (per_class - len(tiles))
         rows.append(np.concatenate(tiles, 1))
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.concatenate(rows, 0)).save(out)

@@ -79,3 +79,5 @@ def test_the_misread_picture_shows_exactly_the_misread_photos_in_their_true_labe
         assert (tile(row, 0) == 255).all()
     marks = grid[:, :, 0].astype(int) - grid[:, :, 1]  # red text: the true->predicted labels
     assert (marks[0:20, 0:96] > 100).any() and not (marks[96:192] > 100).any()
+    said_none = grid[:, :, 1].astype(int) - grid[:, :, 0] > 60  # green text: "N: none", once per row
+    assert said_none[96:120, 0:96].any() and not said_none[96:192, 96:].any()
