@@ -63,11 +63,13 @@ COLUMNS = ("run", "status", "device", "precision", "parameters", "first epoch s"
 
 
 def recipe_for(args):
-    """The course's Recipe with --epochs and --batch-size applied (only to fields the Recipe has)."""
+    """The course's Recipe with --epochs and --batch-size applied and the precision left to the bench (only
+    to fields the Recipe has)."""
     from resnet_course import training
 
     recipe = training.Recipe()
-    overrides = {"epochs": args.epochs, "batch_size": args.batch_size}
+    # "float32" leaves each layer's dtype as built: the bench picks the precision itself (--precision).
+    overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "precision": "float32"}
     names = {f.name for f in dataclasses.fields(recipe)} if dataclasses.is_dataclass(recipe) else set()
     chosen = {k: v for k, v in overrides.items() if v is not None and k in names}
     return dataclasses.replace(recipe, **chosen) if chosen else recipe
