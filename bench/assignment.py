@@ -9,7 +9,8 @@
 Prints wall time per cell, total wall time, the test accuracy the notebook reports, the autograde time, and
 per backend (TensorFlow, PyTorch, JAX) and precision (float32, mixed bfloat16; each in a process of its own,
 one after another in the same run) the first epoch (which includes compiling the training step) and a
-second epoch, and what importing Keras costs in a fresh process on each backend. Set KERAS_BACKEND to run the notebook on another backend.
+second epoch, and what importing Keras costs in a fresh process on each backend. Set KERAS_BACKEND to run
+the notebook on another backend.
 """
 
 from __future__ import annotations
