@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import pytest
 from nbclient import NotebookClient
 
@@ -138,13 +137,11 @@ def test_the_resnet50_solution_runs_from_its_own_folder_without_the_grader():
 
 
 def test_training_says_it_compiles_before_the_first_epoch(monkeypatch, capfd):
-    from resnet_course import data, training
-    from tests.test_training import tiny_model
+    from resnet_course import training
+    from tests.test_training import random_signs, tiny_model
 
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
-    rng = np.random.default_rng(0)
-    signs = data.Signs(rng.integers(0, 256, (40, 64, 64, 3), dtype=np.uint8), np.arange(40) % 6,
-                       np.zeros((3, 64, 64, 3), np.uint8), np.arange(3), np.arange(6), "test")
+    signs = random_signs(40, seed=0)
     training.train(tiny_model(), signs, training.Recipe(epochs=1, batch_size=16, augment=False), verbose=1)
     out = capfd.readouterr().out
     # What it trains on, that it compiles, when that is done, then Keras's progress bar (steps) and epoch end.

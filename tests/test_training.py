@@ -14,6 +14,13 @@ def tiny_model():
                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(6, activation="softmax")])
 
 
+def random_signs(n: int, seed: int) -> data.Signs:
+    """`n` random 64x64 images labelled 0-5 in turn; the first six are also the test split."""
+    x = np.random.default_rng(seed).integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
+    y = np.arange(n) % 6
+    return data.Signs(x, y, x[:6], y[:6], np.arange(6), "test")
+
+
 def test_train_validates_on_held_out_images_and_never_reads_the_test_set(monkeypatch):
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     rng = np.random.default_rng(0)
@@ -30,10 +37,7 @@ def test_train_ends_with_the_best_validation_epoch_unless_told_otherwise(monkeyp
     import keras
 
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
-    rng = np.random.default_rng(1)
-    x = rng.integers(0, 256, (48, 64, 64, 3), dtype=np.uint8)
-    y = np.arange(48) % 6
-    signs = data.Signs(x, y, x[:6], y[:6], np.arange(6), "test")
+    signs = random_signs(48, seed=1)
     model = tiny_model()
     snapshots = []
 
@@ -117,9 +121,7 @@ def test_training_again_goes_on_from_the_trained_weights(monkeypatch):
     import keras
 
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
-    rng = np.random.default_rng(2)
-    x = rng.integers(0, 256, (48, 64, 64, 3), dtype=np.uint8)
-    signs = data.Signs(x, np.arange(48) % 6, x[:6], np.arange(6), np.arange(6), "test")
+    signs = random_signs(48, seed=2)
     starts = []
 
     class AtStart(keras.callbacks.Callback):
@@ -139,10 +141,8 @@ def test_mixed_precision_training_computes_in_bfloat16_and_hands_back_a_float32_
     import keras
 
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
-    rng = np.random.default_rng(3)
-    x = rng.integers(0, 256, (36, 64, 64, 3), dtype=np.uint8)
-    y = np.arange(36) % 6
-    signs = data.Signs(x, y, x[:6], y[:6], np.arange(6), "test")
+    signs = random_signs(36, seed=3)
+    x = signs.x_train
     model = tiny_model()
     seen = []
 
