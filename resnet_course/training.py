@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import backend
 from .data import Signs, batches, to_inputs, with_validation
 
 
@@ -70,9 +71,7 @@ def training_precision(requested: str = "auto") -> str:
 
     if grading() or keras.backend.backend() != "tensorflow":
         return "float32"
-    import tensorflow as tf
-
-    if tf.config.list_physical_devices("GPU") or not cpu_has_bfloat16():
+    if backend.describe()["accelerators"] or not cpu_has_bfloat16():
         return "float32"
     return "mixed_bfloat16"
 
