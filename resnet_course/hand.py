@@ -99,8 +99,8 @@ def _unit(v) -> np.ndarray:
 def pose(label: int, rng: np.random.Generator) -> Pose:
     """Joint angles for a sign, varied the way people vary when they show it."""
     raised = set(RAISED[label])
-    # How far apart the fingers are, for the whole hand: a 4 or a 2 is shown as often with its fingers
-    # together as spread.
+    # How far apart the fingers are, for the whole hand: a 4 is shown as often with its fingers together as
+    # spread.
     hand_spread = rng.uniform(*{5: (0.3, 1.9), 4: (0.0, 1.7), 3: (0.2, 1.6), 2: (0.0, 1.3), 1: (0.6, 1.3),
                                 0: (0.2, 0.6)}[label])
     base_spread = {"index": 0.16, "middle": 0.0, "ring": -0.14, "little": -0.32}
@@ -117,9 +117,9 @@ def pose(label: int, rng: np.random.Generator) -> Pose:
             flex[name] = (rng.uniform(1.2, 1.6), rng.uniform(1.45, 1.85), rng.uniform(0.6, 1.1))
             a *= 0.3
         spread[name] = a
-    if label == 2:  # a V, or two fingers side by side
-        spread["index"] += rng.uniform(-0.03, 0.25)
-        spread["middle"] -= rng.uniform(-0.03, 0.25)
+    if label == 2:  # a V, or two fingers side by side; in the photos more often a wide V
+        spread["index"] += rng.uniform(0.0, 0.35)
+        spread["middle"] -= rng.uniform(0.0, 0.35)
 
     thumb_target = "middle"
     if label == 5:
@@ -137,8 +137,10 @@ def pose(label: int, rng: np.random.Generator) -> Pose:
     else:
         thumb = "over"
         thumb_target = {1: "middle", 2: "ring", 3: "little"}[label]
-    # The thumb "out": up and to the side, a little towards the camera; varied in angle.
-    swing = rng.normal(0.0, 0.2)
+    # The thumb "out": up and to the side, a little towards the camera; varied in angle. In the photos a 5's
+    # and a 3's thumb points further up than a relaxed thumb: pointed sideways it read as a 4's or a 2's
+    # folded thumb to the network (real 5s read as 4, real 2s as 3).
+    swing = rng.normal({5: 0.35, 3: 0.3}.get(label, 0.0), 0.2)
     dirs = np.array([_unit((0.75, 0.5, 0.42)), _unit((0.9, 0.42, 0.1)), _unit((0.85, 0.52, -0.02))])
     dirs = dirs @ _rot_z(swing).T
     return Pose(
