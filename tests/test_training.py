@@ -170,6 +170,23 @@ def test_building_the_training_state_changes_no_weight_and_no_batchnorm_statisti
         assert np.array_equal(got, want)
 
 
+def test_predictions_read_an_image_and_its_mirror_image_alike():
+    import keras
+
+    keras.utils.set_random_seed(5)
+    # A model that looks at where things are: it tells an image from its mirror image.
+    model = keras.Sequential([keras.Input((64, 64, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(6, activation="softmax")])
+    x = random_signs(4, seed=5).x_train
+    mirror = x[:, :, ::-1]
+    plain = training.predict_probabilities(model, x, mirrored=False)
+    assert not np.allclose(plain, training.predict_probabilities(model, mirror, mirrored=False), atol=1e-4)
+    both = training.predict_probabilities(model, x)
+    np.testing.assert_allclose(both, training.predict_probabilities(model, mirror), atol=1e-6)
+    np.testing.assert_allclose(both.sum(axis=1), 1, atol=1e-5)
+    assert np.array_equal(training.predict_labels(model, x), both.argmax(axis=1))
+
+
 def test_mixed_precision_training_computes_in_bfloat16_and_hands_back_a_float32_model(monkeypatch):
     import keras
 
