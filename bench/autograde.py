@@ -91,6 +91,7 @@ def ours(folder: Path, subs, workers: int, scheduler: str | None = None) -> dict
     grades = {s: r["scores"].get(STEM, {}) for s, r in records.items()}
     kernel_cpu = sum(r["cpu_s"] for r in records.values())
     return {"wall": wall, "cpu": children_cpu() - cpu if not scheduler else kernel_cpu, "n": len(summary.graded),
+            "each_cpu": {s: r["cpu_s"] for s, r in records.items()},
             "memory": memory.peak_mb if not scheduler else max(r["kernel_rss_mb"] for r in records.values()),
             "grades": grades, "statuses": dict(summary.statuses)}
 
@@ -160,6 +161,15 @@ def main() -> int:
         ratio = f"{baseline['wall'] / r['wall']:.2f}" if baseline else "-"
         print(f"{name:26} {r['n']:>4} {r['wall']:>8.1f} {r['cpu']:>8.1f} {r['cpu'] / r['n']:>9.2f} "
               f"{r['memory']:>9.0f} {60 * r['n'] / r['wall']:>8.1f} {ratio:>7}")
+    each = results["ours (local pool)"]["each_cpu"]
+    print("\nours, CPU-seconds per submission as its worker measured it (the kernel and the worker's own work for it;"
+          " not the worker's one-time start):")
+    kinds = {"correct (solution, variants)": ("solution", "variant"), "mutants": ("mutant",),
+             "others (release, partial, hostile)": ("release", "partial", "hostile")}
+    for label, names in kinds.items():
+        cpu = [each[s.student] for s in subs if s.kind in names and s.student in each]
+        if cpu:
+            print(f"  {label:36} {len(cpu):>3}: mean {sum(cpu) / len(cpu):.2f}, {min(cpu):.2f} to {max(cpu):.2f}")
     reference = results["ours (local pool)"]["grades"]
     for name, r in results.items():
         differ = [s for s in reference if r["grades"].get(s) != reference[s]]
