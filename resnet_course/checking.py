@@ -106,6 +106,9 @@ def inspected_only(make):
     every graded submission. The layers keep their initializer settings, so a check that reads them still
     sees the learner's choice. A weight made from an array cannot wait for its values (Keras refuses it):
     make() then runs again, as usual.
+
+    make() must create what it uses afresh (a layer made before and first built inside keeps no values for
+    good), and what it returns is only to be looked at: never run, trained, assigned to or saved.
     """
     import keras
     from keras.src.backend.common import global_state  # Keras's list of the weights still without values
@@ -118,7 +121,8 @@ def inspected_only(make):
         if "stateless scope" not in str(e):
             raise
     finally:
-        # Off the list again: the next model built as usual would otherwise give all of them values.
+        # Off Keras's list again: it gives every weight on it values when it next leaves an outermost
+        # stateless scope (as when it traces a layer that has no compute_output_shape).
         global_state.set_global_attribute("uninitialized_variables", pending)
     return make()
 
