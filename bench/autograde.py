@@ -164,10 +164,11 @@ def main() -> int:
     each = results["ours (local pool)"]["each_cpu"]
     print("\nours, CPU-seconds per submission as its worker measured it (the kernel and the worker's own work for it;"
           " not the worker's one-time start):")
-    kinds = {"correct (solution, variants)": ("solution", "variant"), "mutants": ("mutant",),
-             "others (release, partial, hostile)": ("release", "partial", "hostile")}
-    for label, names in kinds.items():
-        cpu = [each[s.student] for s in subs if s.kind in names and s.student in each]
+    groups = {"correct (solution, variants)": lambda kind: kind in ("solution", "variant"),
+              "mutants": lambda kind: kind == "mutant",
+              "others (release, partial, hostile)": lambda kind: kind not in ("solution", "variant", "mutant")}
+    for label, belongs in groups.items():
+        cpu = [each[s.student] for s in subs if belongs(s.kind) and s.student in each]
         if cpu:
             print(f"  {label:36} {len(cpu):>3}: mean {sum(cpu) / len(cpu):.2f}, {min(cpu):.2f} to {max(cpu):.2f}")
     reference = results["ours (local pool)"]["grades"]
