@@ -212,3 +212,57 @@ def test_a_damaged_graded_notebook_costs_only_its_student_the_feedback(tmp_path,
         feedback.generate(ASSIGNMENT, tmp_path)
     for student in ("alice", "zoe"):
         assert (tmp_path / "feedback" / student / ASSIGNMENT / "Residual_Networks.html").is_file(), student
+
+
+GRADE_ONE = """import sys
+from pathlib import Path
+from grader import course
+from grader.isolation import kernelspec
+from grader.pipeline import execute, jobs
+template, limits = course.template(sys.argv[1]), jobs.Limits(cell_timeout=60, submission_timeout=300)
+outcome = execute.grade(jobs.Job("student", {sys.argv[2]: Path(sys.argv[3]).read_bytes()}), template, limits)
+print(kernelspec.confinement(), outcome.status, sum(sum(s.values()) for s in outcome.scores.values()), outcome.messages)
+"""
+
+
+def test_without_bubblewrap_the_solution_still_earns_every_point(tmp_path):
+    """The deny-list sandbox (RESNET_COURSE_SANDBOX=paths, as on a machine without bubblewrap) gives the kernel
+    fresh temporary folders: the unit files a worker wrote to one must come back into them, or every check
+    fails with "no assignment unit" and correct work scores 0."""
+    from tests.corpus import classroom
+
+    solution = next(s for s in classroom.build(course.cell_points(ASSIGNMENT)) if s.kind == "solution")
+    notebook = tmp_path / classroom.NOTEBOOK
+    notebook.write_bytes(solution.files[classroom.NOTEBOOK])
+    env = {**os.environ, "PYTHONPATH": str(course.ROOT), sandbox.SANDBOX_ENV: "paths"}
+    done = subprocess.run([sys.executable, "-c", GRADE_ONE, ASSIGNMENT, classroom.NOTEBOOK, str(notebook)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    mode, status, points, messages = done.stdout.strip().splitlines()[-1].split(" ", 3)
+    if mode == "limits":
+        pytest.skip("no mount namespace here: nothing is hidden, so nothing is to come back")
+    assert mode in ("user", "namespace")
+    assert (status, float(points)) == ("graded", sum(course.cell_points(ASSIGNMENT).values())), messages
+
+
+@needs_bwrap
+def test_a_virtual_environment_reached_through_a_link_still_gets_bubblewrap(tmp_path):
+    """The allow-list root binds real paths; a kernel started through a linked folder (`.venv -> elsewhere`)
+    was not found in it, and grading fell back to the weaker sandbox."""
+    linked = tmp_path / "linked-env"
+    linked.symlink_to(sys.prefix, target_is_directory=True)
+    python = linked / Path(sys.executable).relative_to(sys.prefix)
+    said = subprocess.run([str(python), "-c", "from grader.isolation import sandbox; print(sandbox.mode())"],
+                          env={**os.environ, "PYTHONPATH": str(course.ROOT)}, capture_output=True, text=True, timeout=60)
+    assert said.stdout.strip().startswith("bwrap"), said.stdout + said.stderr[-1000:]
+
+
+def test_why_bubblewrap_fails_is_bwraps_own_words(monkeypatch):
+    if not sandbox.bwrap_path() or not sys.platform.startswith("linux"):
+        pytest.skip("bubblewrap is not installed")
+    sandbox.bwrap_failure.cache_clear()
+    monkeypatch.setattr(sandbox, "python_executable", lambda: "/nowhere/python")
+    try:
+        assert "/nowhere/python" in sandbox.bwrap_failure()
+    finally:
+        sandbox.bwrap_failure.cache_clear()

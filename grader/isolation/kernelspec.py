@@ -15,6 +15,7 @@ from pathlib import Path
 
 from grader import units
 from grader.pipeline.jobs import Limits
+from grader.isolation import sandbox
 from grader.kernel import evidence
 
 KERNEL_NAME = "resnet-course-grading"
@@ -23,8 +24,6 @@ KERNEL_NAME = "resnet-course-grading"
 @functools.cache
 def confinement() -> str:
     """grader.isolation.sandbox.mode() on this worker, found once."""
-    from grader.isolation import sandbox
-
     return sandbox.mode()
 
 
@@ -77,13 +76,13 @@ def write_kernelspec(folder: Path, report: Path, unit: str, limits: Limits, keep
         confine = ["--confine=bwrap", *(f"--allow={p}" for p in allowed(unit)), *(f"--keep={p}" for p in keep)]
     elif confinement() != "limits":
         confine = ["--confine", *(f"--conceal={p}" for p in concealed(unit, limits.private)),
-                   *(f"--keep={p}" for p in keep)]
+                   *(f"--allow={p}" for p in allowed(unit)), *(f"--keep={p}" for p in keep)]
     if confinement() in ("user", "bwrap-user"):
         confine.append(f"--max-processes={limits.max_processes}")
     argv = [sys.executable, "-m", "grader.isolation.sandbox", "--report", str(report), "--memory-mb", str(limits.memory_mb),
             "--cpu-seconds", str(limits.submission_timeout * max(1, limits.threads)),
             "--max-file-mb", str(limits.max_file_mb), *([] if limits.network else ["--no-network"]), *confine, "--",
-            sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+            sandbox.python_executable(), "-m", "ipykernel_launcher", "-f", "{connection_file}",
             "--HistoryManager.enabled=False",  # no history database to create in each fresh home folder
             # Quiet on the grader's terminal, where each kernel otherwise prints an 8-line note on Ctrl-C (the
             # "no parent" case) and a warning on TCP without encryption (loopback only here). parent_handle=1

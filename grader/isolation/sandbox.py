@@ -40,6 +40,7 @@ of sight; the kernel's working folder and the --keep folders (its socket folder)
 from __future__ import annotations
 
 import argparse
+import functools
 import glob
 import json
 import os
@@ -190,21 +191,46 @@ def bwrap_path() -> str | None:
     return None if os.environ.get(SANDBOX_ENV) == "paths" else shutil.which("bwrap")
 
 
+def python_executable() -> str:
+    """sys.executable with the links in its folders resolved (a virtual environment reached through a linked
+    folder), not the file's own link: a virtual environment's python links to the base interpreter, which
+    started directly would leave the environment. The allow-list root binds real paths only."""
+    return os.path.join(os.path.realpath(os.path.dirname(sys.executable)), os.path.basename(sys.executable))
+
+
 def _bwrap_works() -> bool:
-    """Whether bwrap can start a process here the way kernels are started (as the kernel's user id when root)."""
+    return bwrap_failure() is None
+
+
+@functools.cache
+def bwrap_failure() -> str | None:
+    """None where bwrap can start a process here the way kernels are started (as the kernel's user id when
+    root); otherwise why not: bwrap's own last words, or that it is missing."""
     if not sys.platform.startswith("linux") or not bwrap_path():
-        return False
-
-    def attempt() -> bool:
-        argv, _ = bwrap_argv([sys.executable, "-c", "pass"], ro=[], rw=[], tmp_mb=1, network=False)
-        if os.geteuid() == 0:
-            _prepare_as_root([], [], BWRAP_UID_BASE + os.getpid())
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        os.execv(argv[0], argv)
-
-    return _works_in_child(attempt)
+        return "bubblewrap (bwrap) is not installed" if sys.platform.startswith("linux") else "not Linux"
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(read)
+            argv, _ = bwrap_argv([python_executable(), "-c", "pass"], ro=[], rw=[], tmp_mb=1, network=False)
+            if os.geteuid() == 0:
+                _prepare_as_root([], [], BWRAP_UID_BASE + os.getpid())
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(write, 2)
+            os.execv(argv[0], argv)
+        except BaseException as e:  # noqa: BLE001
+            os.write(write, f"{type(e).__name__}: {e}".encode())
+        finally:
+            os._exit(1)
+    os.close(write)
+    with os.fdopen(read, "rb") as said:
+        words = said.read().decode(errors="replace").strip()
+    _, status = os.waitpid(child, 0)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        return None
+    return words.splitlines()[-1] if words else f"bwrap ended with status {status}"
 
 
 def _pipe_with(data: bytes) -> int:
@@ -357,10 +383,12 @@ def _become(uid: int) -> None:
     os.setuid(uid)
 
 
-def confine(conceal: list[str], keep: list[str], command: list[str], tmp_mb: int, network: bool) -> list[str]:
+def confine(conceal: list[str], keep: list[str], command: list[str], tmp_mb: int, network: bool,
+            allow: list[str] = ()) -> list[str]:
     """Hide `conceal`, give the kernel fresh temporary folders with its working folder and `keep` mounted
-    back in, and (as root) switch to the kernel's own user id. Returns the command to run (its connection
-    file moved to where the kernel can read it). Raises OSError when a step fails."""
+    back in (and, read-only, whatever of `allow` lies in a temporary folder: a worker's unit files), and (as
+    root) switch to the kernel's own user id. Returns the command to run (its connection file moved to where
+    the kernel can read it). Raises OSError when a step fails."""
     if not _new_mount_namespace(0 if network else CLONE_NEWNET):
         raise OSError("no mount namespace")
     _mount("none", "/", None, MS_REC | MS_PRIVATE)  # nothing done here leaks back to the host
@@ -384,9 +412,22 @@ def confine(conceal: list[str], keep: list[str], command: list[str], tmp_mb: int
     # Python, the course package or this checkout may live in a temporary folder (a CI clone in /tmp):
     # those come back, read-only, into the fresh ones.
     in_temp = _hold(path for path in python if any(path.startswith(t + os.sep) for t in temp))
+    # So may what the kernel must read (a remote worker writes the unit's files to a temporary folder): each
+    # path alone comes back, not the folder around it (that holds the unit's judges too).
+    allowed_in_temp = {p: os.open(p, os.O_PATH) for p in dict.fromkeys(os.path.realpath(a) for a in allow)
+                       if os.path.exists(p) and any(p.startswith(t + os.sep) for t in temp)}
     for path in temp:
         _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
     _bind_back(in_temp, read_only=True)
+    for path, handle in allowed_in_temp.items():
+        if os.path.isdir(f"/proc/self/fd/{handle}"):
+            os.makedirs(path, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            open(path, "a").close()
+        _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC)
+        _mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+        os.close(handle)
     empty = os.path.join(temp[0], ".concealed")  # what a concealed file shows: nothing, and read-only
     with open(empty, "wb"):
         pass
@@ -475,7 +516,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-network", action="store_true")
     parser.add_argument("--conceal", action="append", default=[], help="a path the kernel must not see")
     parser.add_argument("--keep", action="append", default=[], help="a folder the kernel needs (besides its cwd)")
-    parser.add_argument("--allow", action="append", default=[], help="bwrap: a path the kernel may read")
+    parser.add_argument("--allow", action="append", default=[],
+                        help="a path the kernel may read (bwrap: all it reads besides the runtime and the system's)")
     parser.add_argument("--tmp-mb", type=int, default=1024, help="size of each fresh temporary folder")
     parser.add_argument("--confine", nargs="?", const="paths", choices=["paths", "bwrap"],
                         help="bwrap: the allow-list root; paths: mount namespace hiding --conceal (see mode())")
@@ -492,7 +534,8 @@ def main(argv=None) -> int:
             if args.confine == "bwrap":  # the coordinator checked (and said) what works here
                 command = confine_bwrap(args.allow, args.keep, command, args.tmp_mb, network=not args.no_network)
             elif args.confine:
-                command = confine(args.conceal, args.keep, command, args.tmp_mb, network=not args.no_network)
+                command = confine(args.conceal, args.keep, command, args.tmp_mb, network=not args.no_network,
+                                  allow=args.allow)
             elif args.no_network:
                 cut_network()
             die_with_parent()

@@ -175,10 +175,11 @@ def isolation(limits: Limits, scheduler: str | None) -> str:
         lines.append(f"WARNING {where}: no Linux namespaces (needs root or unprivileged user namespaces): kernels "
                      "run as you and can read and write what you can; only the resource limits apply")
     if mode in ("user", "namespace"):
-        from grader.isolation.sandbox import SANDBOX_ENV, bwrap_path
+        from grader.isolation.sandbox import SANDBOX_ENV, bwrap_failure, bwrap_path
 
         why = (f"{SANDBOX_ENV}=paths is set" if os.environ.get(SANDBOX_ENV) == "paths" else
-               "bubblewrap (bwrap) does not work here" if bwrap_path() else "bubblewrap (bwrap) is not installed")
+               f"bubblewrap (bwrap) does not work here ({bwrap_failure()})" if bwrap_path() else
+               "bubblewrap (bwrap) is not installed")
         lines.append(f"WARNING: {why}, so kernels see the rest of this machine (other copies of the course, home "
                      "folders) but for the paths hidden above; install the Debian/Ubuntu package bubblewrap "
                      "(python3 kit.py grader does it as root)")
