@@ -94,9 +94,9 @@ def main(argv: list[str]) -> int:
     elif command == "test":
         ensure_chromium()
         args = [python, "-m", "pytest", *rest]
-    else:
-        args = [python, "-m", "grader", *rest]
-    code = subprocess.run(args, cwd=ROOT, env=env).returncode
+    else:  # from the folder it was typed in, so that relative paths (downloads.zip, --course term2) mean what they say
+        args = [python, "-c", "import sys, resnet_grader; sys.exit(resnet_grader.main('python3 kit.py grader'))", *rest]
+    code = subprocess.run(args, cwd=None if command == "grader" else ROOT, env=env).returncode
     if command == "test" and code == 5:
         print("pytest collected no tests: treating that as a failure.", file=sys.stderr)
         return 1

@@ -11,7 +11,7 @@ from pathlib import Path
 CHECKOUT = Path(__file__).resolve().parent
 
 
-def main() -> int:
+def main(prog: str = "resnet-grader") -> int:
     if not (CHECKOUT / "grader" / "__main__.py").is_file():
         print(f"resnet-grader: no grader/ beside {Path(__file__).resolve()}: the command works from an editable "
               "install of the course kit's checkout (pip install -e '<checkout>[instructor]', or python3 kit.py "
@@ -21,7 +21,7 @@ def main() -> int:
         sys.path.insert(0, str(CHECKOUT))
     from grader.__main__ import main as grader_main
 
-    return grader_main(prog="resnet-grader")
+    return grader_main(prog=prog)
 
 
 if __name__ == "__main__":

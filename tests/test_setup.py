@@ -2,6 +2,7 @@
 environment.yml kept in sync with pyproject.toml."""
 
 import re
+import sys
 import tomllib
 from pathlib import Path
 
@@ -75,3 +76,20 @@ def test_installing_prints_no_setuptools_warning_about_our_metadata():
 
 def test_the_student_environment_has_nbgrader_for_the_validate_button_and_kit_check():
     assert "nbgrader" in requirement_names(pyproject()["project"]["dependencies"])
+
+
+def test_kit_grader_reads_relative_paths_from_the_folder_it_was_typed_in(tmp_path, monkeypatch, capfd):
+    """`cd ~/Downloads && python3 ~/kit/kit.py grader collect resnet50 submissions.zip` must look in Downloads,
+    not in the checkout."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("kit", ROOT / "kit.py")
+    kit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(kit)
+    monkeypatch.setattr(kit, "ensure_installed", lambda extra: Path(sys.executable))
+    monkeypatch.setattr(kit, "ensure_bubblewrap", lambda: None)
+    monkeypatch.chdir(tmp_path)
+    assert kit.main(["grader", "collect", "resnet50", "submissions.zip", "--course", "term2"]) == 2
+    said = capfd.readouterr().err
+    assert f"{tmp_path / 'term2'} is not a course folder" in said, said
+    assert said.startswith("python3 kit.py grader collect: error:"), said  # its hints name the command typed
