@@ -265,3 +265,23 @@ def test_export_applies_the_policy_and_writes_moodle_worksheet(tmp_path):
     assert by_id["Participant 2345"]["Full name"] == "Jane Doe" and by_id["Participant 2345"]["Grade"] == "12"
     assert by_id["Participant 3456"]["Grade"] == "30" and by_id["Participant 2345"]["Maximum Grade"] == "30"
     assert "late by 2 day(s): -12 point(s)" in by_id["Participant 2345"]["Feedback comments"]
+
+
+def test_names_without_latin_letters_are_collected_not_skipped(tmp_path):
+    """李雷 or Иван Петров leave nothing once reduced to a folder-safe id: the work must still be collected,
+    under the LMS user id where there is one, and two such students must stay two."""
+    archive = _zip(tmp_path / "mixed.zip", {
+        "李雷/Residual_Networks.ipynb": (version(1), NOV),
+        "王芳/Residual_Networks.ipynb": (version(2), NOV),
+        "Иван Петров_778_assignsubmission_file_/Residual_Networks.ipynb": (version(3), NOV),
+    })
+    root = tmp_path / "course"
+    rep = collect.collect(archive, ASSIGNMENT, root, ["Residual_Networks"])
+    assert not rep.skipped, rep.skipped
+    assert len(rep.students) == 3 and "user_778" in rep.students, rep.students
+    handed_in = {(root / "submitted" / s / ASSIGNMENT / NOTEBOOK).read_bytes() for s in rep.students}
+    assert handed_in == {version(1), version(2), version(3)}
+    said = "\n".join(rep.lines())
+    assert "李雷: no Latin letter or digit in the name: collected as name_" in said, said
+    again = collect.collect(archive, ASSIGNMENT, tmp_path / "again", ["Residual_Networks"])
+    assert set(again.students) == set(rep.students)  # the same ids on every run

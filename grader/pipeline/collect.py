@@ -32,6 +32,7 @@ policy (grader.pipeline.late) can count days.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -148,6 +149,15 @@ def sanitize(name: str) -> str:
     return re.sub(r"[^a-z0-9_.-]+", "_", ascii_name.lower()).strip("._-")[:64]
 
 
+def fallback_id(raw: str, lms: dict) -> str:
+    """The id of a student whose name has no Latin letter or digit (李雷, Иван Петров): the LMS's user id where
+    there is one, else a digest of the name (the same on every run), so the work is collected and two such
+    students stay two."""
+    if lms.get("user_id"):
+        return sanitize(f"user_{lms['user_id']}")
+    return "name_" + hashlib.sha256(unicodedata.normalize("NFC", raw).encode()).hexdigest()[:10]
+
+
 def read_entries(source: Path, report: Report, notebook_files: set[str]) -> list[Entry]:
     source = Path(source)
     entries = []
@@ -231,6 +241,7 @@ def collect(source: Path, assignment: str, root: Path, notebooks: list[str]) -> 
     entries = read_entries(source, report, {f"{n}.ipynb" for n in notebooks})
     gradescope = gradescope_index(entries, report)
     attributed = []
+    unlatin: dict[str, str] = {}  # fallback id: the name it stands for
     for entry in entries:
         if gradescope is not None and (entry.parts == (GRADESCOPE,) or entry.parts[0] in gradescope):
             for raw, lms in gradescope.get(entry.parts[0], []):
@@ -244,17 +255,21 @@ def collect(source: Path, assignment: str, root: Path, notebooks: list[str]) -> 
             report.receipts += 1  # (what it says is in the file names too)
             continue
         attributed.append((entry, *owner(entry, assignment, notebooks)))
+    for _, raw, _, lms in attributed:
+        if raw and not sanitize(raw) and fallback_id(raw, lms) not in unlatin:
+            unlatin[fallback_id(raw, lms)] = raw
+            report.renamed.append(f"{raw}: no Latin letter or digit in the name: collected as {fallback_id(raw, lms)}")
     # Two LMS users whose names give the same id (two John Smiths) stay two students: <id>_<LMS user id>.
     users: dict[str, set[str]] = {}
     for _, raw, _, lms in attributed:
-        if lms.get("user_id"):
+        if lms.get("user_id") and sanitize(raw):
             users.setdefault(sanitize(raw), set()).add(lms["user_id"])
     shared = {name for name, ids in users.items() if len(ids) > 1}
     for name in sorted(shared):
         report.renamed.append(f"{name}: {len(users[name])} LMS users share this name (user ids "
                               f"{', '.join(sorted(users[name]))}): collected as {name}_<user id>")
     for entry, raw, path, lms in attributed:
-        student = sanitize(raw)
+        student = sanitize(raw) or (fallback_id(raw, lms) if raw else "")
         if student in shared and lms.get("user_id"):
             student = sanitize(f"{raw}_{lms['user_id']}")
         original, number = copy_of(path, lms, notebooks)
