@@ -194,9 +194,17 @@ def collect(args) -> int:
     if not args.source.exists():
         raise Refused(f"{args.source}: no such file or folder (give the LMS's zip or a folder of submissions)")
     if args.source.is_file() and not zipfile.is_zipfile(args.source):
+        with open(args.source, "rb") as f:
+            if f.read(2) == b"PK":  # a zip's first bytes, but not the directory at its end: cut short
+                raise Problem(f"{args.source} is a damaged or incomplete zip file (cut short?): download it again")
+        if args.source.suffix == ".ipynb":
+            raise Refused(f"{args.source} is one notebook: collect reads the LMS's zip or a folder of submissions "
+                          f"(put it in <folder>/<student>/{args.source.name} and give <folder>)")
         raise Refused(f"{args.source} is neither a folder nor a zip file")
     notebooks = sorted(p.stem for p in (args.course / "solutions" / args.assignment).glob("*.ipynb"))
-    report = run(args.source, args.assignment, args.course, notebooks)
+    others = {f"{p.stem}.ipynb": p.parent.name for p in (args.course / "solutions").glob("*/*.ipynb")
+              if p.parent.name != args.assignment and p.stem not in notebooks}
+    report = run(args.source, args.assignment, args.course, notebooks, others)
     print("\n".join(report.lines()))
     if not report.students:
         print(f"nothing collected from {args.source}: no file in it looks like a submission of {args.assignment}",

@@ -5,8 +5,9 @@ No student kernel runs here: the executor is replaced by one that returns the ou
 """
 
 import json
-import shutil
+import os
 import re
+import shutil
 import socket
 import time
 
@@ -291,6 +292,39 @@ def test_a_damaged_zip_is_said_in_one_line(capsys, empty_course, tmp_path):
     (tmp_path / "cut.zip").write_bytes(bytes(data))
     code, _, err = cli(capsys, "--course", empty_course, "collect", ASSIGNMENT, tmp_path / "cut.zip")
     assert code == 1 and "is a damaged or unreadable zip file" in one_line(err)
+
+
+def test_a_download_cut_short_or_a_lone_notebook_is_said_in_one_line(capsys, empty_course, tmp_path):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("alice_1_2_Residual_Networks.ipynb", os.urandom(10000))  # (random: the zip stays 10 kB)
+    (tmp_path / "cut.zip").write_bytes(buffer.getvalue()[:3000])  # the directory at the end never arrived
+    code, _, err = cli(capsys, "--course", empty_course, "collect", ASSIGNMENT, tmp_path / "cut.zip")
+    assert code == 1 and "is a damaged or incomplete zip file (cut short?): download it again" in one_line(err)
+    lone = tmp_path / "Residual_Networks.ipynb"
+    lone.write_text("{}")
+    code, _, err = cli(capsys, "--course", empty_course, "collect", ASSIGNMENT, lone)
+    assert code == 2 and f"put it in <folder>/<student>/{lone.name}" in one_line(err)
+    assert not (empty_course / "submitted").exists()
+
+
+def test_collect_says_who_handed_in_no_notebook_or_another_assignments(capsys, empty_course, tmp_path):
+    """Both are still collected (nothing is dropped) but said at once, not first at autograde."""
+    shutil.copytree(course.ROOT / "solutions" / "why_residual", empty_course / "solutions" / "why_residual")
+    other = next(p.name for p in (empty_course / "solutions" / "why_residual").glob("*.ipynb"))
+    for student, name in (("frank", "report.pdf"), ("gina", other), ("hal", f"{NOTEBOOK}.ipynb")):
+        (tmp_path / "subs" / student).mkdir(parents=True)
+        (tmp_path / "subs" / student / name).write_text("{}")
+    code, out, _ = cli(capsys, "--course", empty_course, "collect", ASSIGNMENT, tmp_path / "subs")
+    assert code == 0 and "collected 3 student(s)" in out
+    lines = out.splitlines()
+    assert lines[lines.index("no notebook at all (collected anyway; autograde will mark them invalid):") + 1] \
+        == "  frank: report.pdf"
+    assert f"  gina: {other} is why_residual's notebook" in lines
+    assert not any(line.startswith("  hal") for line in lines)
 
 
 def test_scheduler_addresses():

@@ -121,6 +121,8 @@ class Report:
     groups: list[str] = field(default_factory=list)  # one submission handed in for several students
     receipts: int = 0  # Blackboard's .txt receipts read
     unreadable: list[str] = field(default_factory=list)
+    no_notebook: list[str] = field(default_factory=list)  # students who handed in files but no notebook
+    wrong_assignment: list[str] = field(default_factory=list)  # another assignment's notebook handed in
     skipped: list[str] = field(default_factory=list)
     lms: dict[str, dict] = field(default_factory=dict)  # student -> what submission.json records
 
@@ -132,6 +134,9 @@ class Report:
                 ("earlier submissions not in the download (the LMS's active one is graded)", self.earlier),
                 ("group submissions (each member gets the files)", self.groups),
                 ("unreadable (collected anyway; autograde will mark them)", self.unreadable),
+                ("no notebook at all (collected anyway; autograde will mark them invalid)", self.no_notebook),
+                ("another assignment's notebook (handed in to the wrong assignment? collected anyway; autograde "
+                 "will mark it invalid)", self.wrong_assignment),
                 ("skipped", self.skipped)]
 
     def lines(self) -> list[str]:
@@ -234,7 +239,11 @@ def copy_of(path: PurePosixPath, lms: dict, notebooks: list[str]) -> tuple[PureP
     return path, 0
 
 
-def collect(source: Path, assignment: str, root: Path, notebooks: list[str]) -> Report:
+def collect(source: Path, assignment: str, root: Path, notebooks: list[str],
+            elsewhere: dict[str, str] | None = None) -> Report:
+    """Copy each student's newest files from `source` to submitted/<student>/<assignment>/ and say what was
+    found. `elsewhere`: {notebook file name: assignment} of the course's other assignments, to name a notebook
+    handed in to the wrong one."""
     report = Report()
     chosen: dict[tuple[str, str], File] = {}
     older: dict[str, list[str]] = {}  # student -> the files not kept because a newer copy was
@@ -298,6 +307,12 @@ def collect(source: Path, assignment: str, root: Path, notebooks: list[str]) -> 
                 what = "Canvas's name for re-upload" if file.lms.get("lms") == "canvas" else "the name of copy"
                 report.renamed.append(f"{student}: {file.handed} -> {PurePosixPath(path).name} ({what} {file.copy})")
         found = sorted(p for p in files if p.endswith(".ipynb"))
+        if not found:
+            report.no_notebook.append(f"{student}: {', '.join(sorted(files))}")
+        wrong = [f"{p} is {elsewhere[PurePosixPath(p).name]}'s notebook" for p in found
+                 if PurePosixPath(p).name in (elsewhere or {})]
+        if wrong and not expected & set(files):
+            report.wrong_assignment.append(f"{student}: {'; '.join(wrong)}")
         if len(notebooks) == 1 and not expected & set(files) and len(found) == 1:
             target = next(iter(expected))
             report.renamed.append(f"{student}: {found[0]} -> {target}")
