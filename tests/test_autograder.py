@@ -238,3 +238,27 @@ def test_every_command_has_help(capsys):
             grader_main([command, "--help"])
         assert exit.value.code == 0
         assert command in capsys.readouterr().out
+
+
+def test_a_check_names_the_failure_of_the_cell_that_should_have_defined_its_function():
+    """An IndentationError in the answer makes every later check fail with NameError; the instructor's CSV
+    and report must show the IndentationError, the student's real mistake."""
+    import nbformat
+
+    from grader.pipeline.results import cell_messages
+
+    answer = nbformat.v4.new_code_cell("def identity_block(X):\n  return X\n    oops", metadata={})
+    answer.outputs = [nbformat.v4.new_output("error", ename="IndentationError", evalue="unexpected indent (x.py, line 3)",
+                                             traceback=[])]
+    check = nbformat.v4.new_code_cell("checks.check_identity_block(identity_block)",
+                                      metadata={"nbgrader": {"grade": True, "grade_id": "identity_block_structure"}})
+    check.outputs = [nbformat.v4.new_output("error", ename="NameError", evalue="name 'identity_block' is not defined",
+                                            traceback=[])]
+    other = nbformat.v4.new_code_cell("checks.check_resnet50_layout(ResNet50)",
+                                      metadata={"nbgrader": {"grade": True, "grade_id": "resnet50_layout"}})
+    other.outputs = [nbformat.v4.new_output("error", ename="NameError", evalue="name 'ResNet50' is not defined",
+                                            traceback=[])]
+    messages = cell_messages(nbformat.v4.new_notebook(cells=[answer, check, other]))
+    assert messages["identity_block_structure"] == ("NameError: name 'identity_block' is not defined (the cell "
+                                                    "defining it failed: IndentationError: unexpected indent (x.py, line 3))")
+    assert messages["resnet50_layout"] == "NameError: name 'ResNet50' is not defined"  # (never defined: nothing to add)

@@ -5,6 +5,7 @@ why a submission could not be graded (the status and the one sentence the export
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from grader.pipeline.jobs import Limits
@@ -16,15 +17,27 @@ def _first_line(text: str, limit: int = 300) -> str:
 
 
 def cell_messages(nb) -> dict[str, str]:
-    """{grade id: why it lost points} from an autograded notebook's test cells."""
+    """{grade id: why it lost points} from an autograded notebook's test cells. A check that found a function
+    undefined because the cell defining it failed (an IndentationError in the answer) names that failure too."""
     messages = {}
+    failed_definitions: dict[str, str] = {}  # function or class name: the error of the cell that defines it
     for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        error = next((o for o in cell.get("outputs", []) if o.output_type == "error"), None)
         meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type != "code" or not meta.get("grade"):
+        if error is not None:
+            for name in re.findall(r"^\s*(?:async\s+)?(?:def|class)\s+(\w+)", cell.get("source", ""), re.M):
+                failed_definitions.setdefault(name, f"{error.ename}: {error.evalue}"[:300])
+        if not meta.get("grade"):
             continue
         for output in cell.get("outputs", []):
             if output.output_type == "error":
-                messages[meta["grade_id"]] = f"{output.ename}: {output.evalue}"[:2000]
+                message = f"{output.ename}: {output.evalue}"
+                undefined = re.fullmatch(r"name '(\w+)' is not defined", str(output.evalue))
+                if output.ename == "NameError" and undefined and undefined[1] in failed_definitions:
+                    message += f" (the cell defining it failed: {failed_definitions[undefined[1]]})"
+                messages[meta["grade_id"]] = message[:2000]
                 break
             if output.get("name") == "stderr":
                 messages[meta["grade_id"]] = "wrote to stderr: " + _first_line(output.get("text", ""))
