@@ -283,10 +283,17 @@ def deadline(args) -> int:
     from grader.pipeline import late
 
     if args.clear:
+        if any(v is not None for v in (args.due, args.grace, args.per_day, args.cap)):
+            raise Refused("--clear removes the due date and policy: give it alone")
         late.save(args.course, args.assignment, None)
         print(f"{args.assignment}: no due date (late work is flagged only where the LMS marked it)")
         return 0
-    current = late.load(args.course, args.assignment)
+    try:
+        current = late.load(args.course, args.assignment)
+    except Problem:
+        if args.due is None:
+            raise
+        current = None  # a whole new policy replaces the one the file could not give
     if args.due is None and current is None:
         if any(v is not None for v in (args.grace, args.per_day, args.cap)):
             raise Refused(f"{args.assignment} has no due date yet: give --due too")

@@ -520,3 +520,35 @@ def test_the_launcher_without_a_checkout_says_how_to_install(monkeypatch, capsys
     monkeypatch.setattr(resnet_grader, "CHECKOUT", tmp_path)
     assert resnet_grader.main() == 2
     assert "works from an editable install" in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("text, says", [
+    ('{"resnet50": {"due": "2026-11-21T23:59+01:00", "per_day": "ten"}}', "per_day: 'ten' is not a number from 0 to 100"),
+    ('{"resnet50": {"due": "garbage"}}', "due: 'garbage' is not a date and time like 2026-11-21T23:59+01:00"),
+    ('{"resnet50": {"due": "2026-11-21", "per_dya": 10}}', "unknown field 'per_dya'"),
+    ('{"resnet_50": {"due": "2026-11-21", "per_day": 10}}', "no policy for resnet50, but one for 'resnet_50', which is "
+                                                            "no assignment of this course"),
+    ('{"resnet50": {"due": "2026-11-21"', "is not valid JSON"),
+])
+def test_a_hand_edited_late_policy_that_cannot_be_read_is_said_in_one_line(capsys, empty_course, text, says):
+    """The README invites editing late_policy.json by hand: a mistake there is the instructor's to fix (one
+    line, exit 1, naming the file and field), never "the grader failed" nor silently no penalty."""
+    from grader.pipeline import late
+
+    (empty_course / late.FILE).parent.mkdir(parents=True, exist_ok=True)
+    (empty_course / late.FILE).write_text(text)
+    code, _, err = cli(capsys, "--course", empty_course, "deadline", ASSIGNMENT)
+    line = one_line(err)
+    assert code == 1 and says in line and str(empty_course / late.FILE) in line, err
+    with pytest.raises(executors.Problem, match=re.escape(says)):  # (what export, feedback and report read it with)
+        late.load(empty_course, ASSIGNMENT)
+    code, out, err = cli(capsys, "--course", empty_course, "deadline", ASSIGNMENT, "--due", "2026-11-21")
+    if "JSON" in says:  # not rewritten: it may hold other assignments' policies
+        assert code == 1 and (empty_course / late.FILE).read_text() == text
+    else:  # a whole new policy is a way out
+        assert code == 0 and late.load_all(empty_course)[ASSIGNMENT]["due"].startswith("2026-11-21"), err
+
+
+def test_clear_with_a_due_date_is_refused(capsys, empty_course):
+    code, _, err = cli(capsys, "--course", empty_course, "deadline", ASSIGNMENT, "--clear", "--due", "2026-11-21")
+    assert code == 2 and "--clear removes the due date and policy: give it alone" in one_line(err)

@@ -45,26 +45,61 @@ def parse_time(text: str) -> datetime:
 
 
 def load_all(root: Path) -> dict[str, dict]:
+    from grader.pipeline.executors import Problem
+
     path = Path(root) / FILE
     if not path.is_file():
         return {}
     try:
         data = json.loads(path.read_text())
     except ValueError as e:
-        raise ValueError(f"{path} is not valid JSON ({e}): fix or delete it") from None
-    return data if isinstance(data, dict) else {}
+        raise Problem(f"{path} is not valid JSON ({e}): fix or delete it") from None
+    if not isinstance(data, dict):
+        raise Problem(f"{path} holds no {{assignment: policy}} object: fix or delete it")
+    return data
+
+
+# The fields a hand-edited policy may hold: (lowest, highest) for the numbers, as `deadline` accepts them.
+RANGES = {"grace_minutes": (0, math.inf), "per_day": (0, 100), "cap": (0, 100)}
+
+
+def _wrong_in(entry) -> str | None:
+    """What is wrong with one assignment's policy as read from the file, or None."""
+    if not isinstance(entry, dict):
+        return f"{entry!r} is not an object like {{\"due\": \"2026-11-21T23:59+01:00\", \"per_day\": 10}}"
+    unknown = sorted(set(entry) - {"due", *RANGES})
+    if unknown:
+        return f"unknown field {unknown[0]!r} (the fields: due, {', '.join(RANGES)})"
+    try:
+        parse_time(entry["due"])
+    except KeyError:
+        return "no \"due\" date"
+    except (TypeError, ValueError, AttributeError):
+        return f"due: {entry['due']!r} is not a date and time like 2026-11-21T23:59+01:00"
+    for name, (low, high) in RANGES.items():
+        value = entry.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            return f"{name}: {value!r} is not a number from {low:g} to {high:g}"
+    return None
 
 
 def load(root: Path, assignment: str) -> Policy | None:
-    entry = load_all(root).get(assignment)
-    if not entry:
+    """The assignment's late policy from the course's file (hand-edited or written by `deadline`), checked."""
+    from grader.pipeline.executors import Problem
+
+    path = Path(root) / FILE
+    policies = load_all(root)
+    if assignment not in policies:
+        strays = [name for name in policies if not (Path(root) / "solutions" / name).is_dir()]
+        if strays:  # a misspelled assignment name would silently mean "no deadline"
+            raise Problem(f"{path}: no policy for {assignment}, but one for {', '.join(map(repr, strays))}, which is no "
+                          f"assignment of this course: fix the name or delete that entry")
         return None
-    try:
-        policy = Policy(**entry)
-        parse_time(policy.due)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{Path(root) / FILE}: the policy of {assignment} is not valid ({e})") from None
-    return policy
+    wrong = _wrong_in(policies[assignment])
+    if wrong:
+        raise Problem(f"{path}: the policy of {assignment} is not valid: {wrong}; fix it, or set it again with "
+                      f"the deadline command")
+    return Policy(**policies[assignment])
 
 
 def save(root: Path, assignment: str, policy: Policy | None) -> Path:
