@@ -72,6 +72,12 @@ def main(argv: list[str]) -> int:
         return check_notebooks([Path(p) for p in argv[1:] if p != "--all-cells"], "--all-cells" in argv)
     if not argv or argv[0] not in EXTRAS:
         print(__doc__)
+        if argv:
+            import difflib
+
+            close = difflib.get_close_matches(argv[0], EXTRAS, n=1)
+            print(f"kit.py: unknown command {argv[0]!r}" + (f" (did you mean {close[0]}?)" if close else "")
+                  + f"; the commands: {', '.join(EXTRAS)}", file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
     if command == "check" and {"-h", "--help"} & set(rest):

@@ -250,7 +250,9 @@ def feedback(args) -> int:
         raise Problem(nothing_graded(args))
     check_students(args, graded, "graded submission")
     pages = generate(args.assignment, args.course, args.students or None)
-    print(f"wrote {len(pages)} feedback page(s) under {args.course / 'feedback'}")
+    students = len({page.parent.parent for page in pages})
+    print(f"feedback for {pages.written} student(s) written now, {students - pages.written} unchanged since their "
+          f"grade: {len(pages)} page(s) under {args.course / 'feedback'}")
     return 0
 
 
@@ -362,7 +364,7 @@ def parser() -> Parser:
     p = command("collect", collect, "copy submissions (folder or LMS zip) into submitted/")
     p.add_argument("source", type=Path, help="a folder or .zip of submissions")
     p = command("autograde", autograde, "grade new or changed submissions in parallel")
-    p.add_argument("students", nargs="*", help="only these students (default: everyone who submitted)")
+    p.add_argument("students", nargs="*", default=[], help="only these students (default: everyone who submitted)")
     p.add_argument("--force", action="store_true", help="re-grade even unchanged submissions")
     p.add_argument("--workers", type=positive_int,
                    help=f"submissions graded at once on this machine (default: {default_workers()}, the cores)")
@@ -381,7 +383,7 @@ def parser() -> Parser:
     p.add_argument("--run-all-cells", action="store_true",
                    help="also run the cells after the last graded one (slower; grades cannot change)")
     p = command("feedback", feedback, "write one feedback HTML per student")
-    p.add_argument("students", nargs="*", help="only these students (default: everyone graded)")
+    p.add_argument("students", nargs="*", default=[], help="only these students (default: everyone graded)")
     p = command("export", export, "write the grades as CSV")
     p.add_argument("--out", type=Path, help="default: <course>/grades-<assignment>.csv (and, for students collected "
                                             "from Canvas, grades-<assignment>-canvas.csv beside it)")

@@ -552,3 +552,10 @@ def test_a_hand_edited_late_policy_that_cannot_be_read_is_said_in_one_line(capsy
 def test_clear_with_a_due_date_is_refused(capsys, empty_course):
     code, _, err = cli(capsys, "--course", empty_course, "deadline", ASSIGNMENT, "--clear", "--due", "2026-11-21")
     assert code == 2 and "--clear removes the due date and policy: give it alone" in one_line(err)
+
+
+@pytest.mark.parametrize("command", ["feedback", "autograde"])
+def test_students_are_not_named_as_required(capsys, empty_course, command):
+    code, _, err = cli(capsys, "--course", empty_course, command)
+    assert code == 2 and one_line(err).endswith(f"the following arguments are required: assignment "
+                                                f"(see python -m grader {command} --help)")

@@ -87,14 +87,15 @@ def test_pool_pages_equal_sequential_and_second_run_redoes_only_changed_grades(g
     assert pooled == one_by_one and pages(root) == sequential  # the same pages, byte for byte
 
     before = stamps(root)
-    assert feedback.generate(ASSIGNMENT, root, workers=2) == pooled
+    again = feedback.generate(ASSIGNMENT, root, workers=2)
+    assert again == pooled and (pooled.written, again.written) == (len(STUDENTS), 0)
     assert stamps(root) == before  # nothing changed: nothing rewritten
 
     with Gradebook(course.load_config(root).CourseDirectory.db_url) as gb:  # a TA's manual grade for bob
         grade = gb.find_grade("identity_block_structure", NOTEBOOK, ASSIGNMENT, "bob")
         grade.manual_score = 1.0
         gb.db.commit()
-    feedback.generate(ASSIGNMENT, root, workers=2)
+    assert feedback.generate(ASSIGNMENT, root, workers=2).written == 1
     after = stamps(root)
     changed = sorted(name for name in after if after[name] != before[name])
     assert changed == [f"bob/{ASSIGNMENT}/{NOTEBOOK}.html"]

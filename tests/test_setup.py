@@ -55,6 +55,8 @@ def test_kit_refuses_unknown_commands(capsys):
     spec.loader.exec_module(kit)
     assert kit.main(["frobnicate"]) == 2
     assert "python3 kit.py lab" in capsys.readouterr().out
+    assert kit.main(["grade", "release", "resnet50"]) == 2
+    assert "kit.py: unknown command 'grade' (did you mean grader?)" in capsys.readouterr().err
 
 
 def test_installing_prints_no_setuptools_warning_about_our_metadata():

@@ -184,8 +184,14 @@ def one_student(assignment: str, root: Path, student: str, rec: dict, row: dict,
     return None
 
 
+class Pages(list):
+    """Every chosen student's feedback pages; `written`: how many students' pages this run wrote."""
+
+    written: int = 0
+
+
 def generate(assignment: str, root: Path | None = None, only: list[str] | None = None,
-             workers: int | None = None) -> list[Path]:
+             workers: int | None = None) -> Pages:
     """Write the chosen students' pages (default: everyone graded) on a pool of `workers` processes (default:
     the cores; 1: in this process), skipping students whose pages are already made of their current grade
     (page_key). Returns every chosen student's pages, rewritten or not."""
@@ -244,7 +250,8 @@ def generate(assignment: str, root: Path | None = None, only: list[str] | None =
     if failed:
         failed.sort()
         raise RuntimeError(f"feedback written for everyone but {len(failed)} student(s): {'; '.join(failed)}")
-    pages = []
+    pages = Pages()
     for student in chosen:
         pages += sorted((root / "feedback" / student / assignment).glob("*.html"))
+    pages.written = len(todo)
     return pages
