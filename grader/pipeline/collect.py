@@ -163,6 +163,11 @@ def fallback_id(raw: str, lms: dict) -> str:
     return "name_" + hashlib.sha256(unicodedata.normalize("NFC", raw).encode()).hexdigest()[:10]
 
 
+def _unlatin(raw: str) -> bool:
+    """A name of letters or digits, none of them Latin (李雷): not "..", which names nobody."""
+    return bool(raw) and not sanitize(raw) and any(ch.isalnum() for ch in raw)
+
+
 def read_entries(source: Path, report: Report, notebook_files: set[str]) -> list[Entry]:
     source = Path(source)
     entries = []
@@ -265,7 +270,7 @@ def collect(source: Path, assignment: str, root: Path, notebooks: list[str],
             continue
         attributed.append((entry, *owner(entry, assignment, notebooks)))
     for _, raw, _, lms in attributed:
-        if raw and not sanitize(raw) and fallback_id(raw, lms) not in unlatin:
+        if _unlatin(raw) and fallback_id(raw, lms) not in unlatin:
             unlatin[fallback_id(raw, lms)] = raw
             report.renamed.append(f"{raw}: no Latin letter or digit in the name: collected as {fallback_id(raw, lms)}")
     # Two LMS users whose names give the same id (two John Smiths) stay two students: <id>_<LMS user id>.
@@ -278,7 +283,7 @@ def collect(source: Path, assignment: str, root: Path, notebooks: list[str],
         report.renamed.append(f"{name}: {len(users[name])} LMS users share this name (user ids "
                               f"{', '.join(sorted(users[name]))}): collected as {name}_<user id>")
     for entry, raw, path, lms in attributed:
-        student = sanitize(raw) or (fallback_id(raw, lms) if raw else "")
+        student = sanitize(raw) or (fallback_id(raw, lms) if _unlatin(raw) else "")
         if student in shared and lms.get("user_id"):
             student = sanitize(f"{raw}_{lms['user_id']}")
         original, number = copy_of(path, lms, notebooks)
