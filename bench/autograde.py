@@ -4,6 +4,9 @@
     python bench/autograde.py --size 12   # a quicker, evenly spread subset
     python bench/autograde.py --dask      # also through a Dask LocalCluster with the same workers
 
+Our grader runs twice: with warm kernels (forked from one process per worker that imported Keras once:
+grader.isolation.warm) and with every kernel started afresh (--skip-cold leaves that out).
+
 Prints, per path: submissions, wall seconds, CPU-seconds (all processes, kernels included), CPU-seconds per
 submission, peak memory of one worker (its process plus the kernel it runs), throughput, ratio to plain
 nbgrader; then whether every grade agrees across paths.
@@ -26,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from grader import course  # noqa: E402
+from grader.isolation.kernelspec import WARM_ENV  # noqa: E402
 
 from grader.pipeline import autograde, collect, record
 from grader.pipeline.executors import default_workers  # noqa: E402
@@ -138,6 +142,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--dask", action="store_true", help="also grade through a Dask LocalCluster")
     parser.add_argument("--skip-plain", action="store_true", help="skip plain nbgrader (the slow baseline)")
+    parser.add_argument("--skip-cold", action="store_true",
+                        help="skip our grader with every kernel started afresh (as before warm kernels)")
     args = parser.parse_args()
     subs = spread(classroom.build(course.cell_points(ASSIGNMENT)), args.size)
     print(f"{len(subs)} submissions; {args.workers} workers; {os.cpu_count()} cores; backend "
@@ -145,6 +151,12 @@ def main() -> int:
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-autograde-") as tmp:
         results["ours (local pool)"] = ours(Path(tmp) / "ours", subs, args.workers)
+        if not args.skip_cold:  # (the workers read it when they start a kernel: set for this run only)
+            os.environ[WARM_ENV] = "0"
+            try:
+                results["ours, cold kernels"] = ours(Path(tmp) / "cold", subs, args.workers)
+            finally:
+                os.environ.pop(WARM_ENV)
         if args.dask:
             from distributed import LocalCluster
 
@@ -161,16 +173,19 @@ def main() -> int:
         ratio = f"{baseline['wall'] / r['wall']:.2f}" if baseline else "-"
         print(f"{name:26} {r['n']:>4} {r['wall']:>8.1f} {r['cpu']:>8.1f} {r['cpu'] / r['n']:>9.2f} "
               f"{r['memory']:>9.0f} {60 * r['n'] / r['wall']:>8.1f} {ratio:>7}")
-    each = results["ours (local pool)"]["each_cpu"]
-    print("\nours, CPU-seconds per submission as its worker measured it (the kernel and the worker's own work for it;"
-          " not the worker's one-time start):")
     groups = {"correct (solution, variants)": lambda kind: kind in ("solution", "variant"),
               "mutants": lambda kind: kind == "mutant",
               "others (release, partial, hostile)": lambda kind: kind not in ("solution", "variant", "mutant")}
-    for label, belongs in groups.items():
-        cpu = [each[s.student] for s in subs if belongs(s.kind) and s.student in each]
-        if cpu:
-            print(f"  {label:36} {len(cpu):>3}: mean {sum(cpu) / len(cpu):.2f}, {min(cpu):.2f} to {max(cpu):.2f}")
+    for name in ("ours (local pool)", "ours, cold kernels"):
+        if name not in results:
+            continue
+        each = results[name]["each_cpu"]
+        print(f"\n{name}, CPU-seconds per submission as its worker measured it (the kernel and the worker's own "
+              "work for it; not the worker's one-time start):")
+        for label, belongs in groups.items():
+            cpu = [each[s.student] for s in subs if belongs(s.kind) and s.student in each]
+            if cpu:
+                print(f"  {label:36} {len(cpu):>3}: mean {sum(cpu) / len(cpu):.2f}, {min(cpu):.2f} to {max(cpu):.2f}")
     reference = results["ours (local pool)"]["grades"]
     for name, r in results.items():
         differ = [s for s in reference if r["grades"].get(s) != reference[s]]

@@ -266,3 +266,62 @@ def test_why_bubblewrap_fails_is_bwraps_own_words(monkeypatch):
         assert "/nowhere/python" in sandbox.bwrap_failure()
     finally:
         sandbox.bwrap_failure.cache_clear()
+
+
+PLANT = """import ctypes, os, subprocess
+open('/tmp/planted', 'w').write('for the next student')
+open('/dev/shm/planted', 'w').write('for the next student')
+try:
+    open('/dev/planted', 'w').write('for the next student')
+except OSError:
+    pass
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.shmget(0x5eed, 4096, 0o1666) >= 0  # a System V shared-memory segment (IPC_CREAT)
+startup = os.path.expanduser('~/.ipython/profile_default/startup')
+os.makedirs(startup, exist_ok=True)
+open(os.path.join(startup, '00-planted.py'), 'w').write('PLANTED = True')
+get_ipython().events.callbacks['post_run_cell'].clear()  # (the kernel's own watch off: the outside view is left)
+subprocess.Popen(['sleep', '600'], start_new_session=True)
+print('planted')"""
+
+LOOK = """import os
+import ctypes
+seen = {'tmp': os.path.exists('/tmp/planted'), 'shm': os.path.exists('/dev/shm/planted'),
+        'dev': os.path.exists('/dev/planted'), 'sysv': ctypes.CDLL(None).shmget(0x5eed, 0, 0) >= 0,
+        'startup': 'PLANTED' in dir(), 'pid': os.getpid(), 'zygote_socket': os.path.exists(%r),
+        'sleepers': [p for p in os.listdir('/proc') if p.isdigit()
+                     and b'sleep' in open(f'/proc/{p}/cmdline', 'rb').read()]}
+print('SEEN', seen)"""
+
+
+@pytest.mark.skipif(not ALLOW_LIST, reason="warm kernels need bubblewrap")
+def test_warm_kernels_of_one_worker_share_nothing(tmp_path):
+    """Kernels forked one after another by a worker's zygote (grader.isolation.warm): what one leaves in /tmp,
+    /dev/shm, /dev, System V shared memory, its home (an IPython startup file that would run in the next
+    kernel) or running (a process) is gone for the next; each is the init of its own pid namespace and cannot
+    reach the zygote's socket."""
+    import ast
+
+    from grader.isolation import warm
+    from grader.pipeline import execute, jobs
+    from tests.corpus import classroom
+
+    def with_cell(code: str) -> bytes:
+        nb = nbformat.reads(classroom.student_notebook(classroom.solution_sources()).decode(), as_version=4)
+        nb.cells.insert(2, nbformat.v4.new_code_cell(code))
+        return nbformat.writes(nb).encode()
+
+    template, limits = course.template(ASSIGNMENT), jobs.Limits(cell_timeout=60, submission_timeout=300)
+    first = execute.grade(jobs.Job("planter", {classroom.NOTEBOOK: with_cell(PLANT)}), template, limits)
+    assert first.warm_kernel and first.status == "graded", first.message
+    assert any("1 process(es) it started still running after the cell (sleep 600)" in flag for flag in first.flags), \
+        first.flags
+    socket_path = warm._ZYGOTE.socket
+    second = execute.grade(jobs.Job("next", {classroom.NOTEBOOK: with_cell(LOOK % socket_path)}), template, limits)
+    assert second.warm_kernel and second.status == "graded", second.message
+    assert sum(second.scores["Residual_Networks"].values()) == sum(course.cell_points(ASSIGNMENT).values())
+    graded = nbformat.reads(second.autograded[classroom.NOTEBOOK].decode(), as_version=4)
+    text = "".join(o.get("text", "") for o in graded.cells[2].get("outputs", []))
+    seen = ast.literal_eval(text.split("SEEN ", 1)[1].strip())
+    assert seen == {"tmp": False, "shm": False, "dev": False, "sysv": False, "startup": False, "pid": 1,
+                    "zygote_socket": False, "sleepers": []}

@@ -68,16 +68,55 @@ def concealed(unit: str, private: tuple[str, ...] = ()) -> list[str]:
     return list(dict.fromkeys(h for base in dict.fromkeys(bases) if base.is_dir() for h in hide(base)))
 
 
-def write_kernelspec(folder: Path, report: Path, unit: str, limits: Limits, keep: list[Path]) -> None:
+WARM_ENV = "RESNET_COURSE_WARM_KERNELS"  # "0": start every kernel afresh, importing Keras (slower, see warm)
+
+
+def kernel_env(limits: Limits) -> dict[str, str]:
+    """The environment every grading kernel of these limits gets (besides its own evidence folder)."""
+    threads = str(limits.threads)
+    env = {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads, "OMP_NUM_THREADS": threads,
+           "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "MPLBACKEND": "agg", units.ENV: str(units.folder())}
+    if limits.keras_backend:
+        env["KERAS_BACKEND"] = limits.keras_backend
+    return env
+
+
+def warm_zygote(unit: str, limits: Limits):
+    """This worker's warm-kernel process for `unit` (grader.isolation.warm), where bubblewrap works and it is not
+    turned off; None otherwise, or when it cannot start (then kernels start afresh, as before)."""
+    if not confinement().startswith("bwrap") or os.environ.get(WARM_ENV) == "0":
+        return None
+    from grader import course
+    from grader.isolation import warm
+
+    course.kernel_environment()  # (this repository importable: the zygote runs grader.isolation.warm)
+    # It may read what a kernel reads and the isolation code it runs (no solution, judge or gradebook).
+    isolation = Path(warm.__file__).resolve().parent
+    code = [str(isolation / name) for name in ("__init__.py", "sandbox.py", "warm.py")]
+    try:
+        return warm.zygote([*allowed(unit), *code], kernel_env(limits), limits.network)
+    except (OSError, RuntimeError) as e:
+        print(f"warm kernels unavailable ({e}): each kernel starts afresh", file=sys.stderr)
+        os.environ[WARM_ENV] = "0"
+        return None
+
+
+def write_kernelspec(folder: Path, report: Path, unit: str, limits: Limits, keep: list[Path], zygote=None) -> None:
+    """The kernelspec of one submission's kernel: started alone in its sandbox, or forked by `zygote`."""
     spec = folder / "kernels" / KERNEL_NAME
     spec.mkdir(parents=True)
     confine = []
-    if confinement().startswith("bwrap"):
+    if zygote is not None:
+        confine = [f"--warm={zygote.socket}", *(f"--keep={p}" for p in keep)]
+        if zygote.uid:
+            confine.append(f"--warm-uid={zygote.uid}")
+    elif confinement().startswith("bwrap"):
         confine = ["--confine=bwrap", *(f"--allow={p}" for p in allowed(unit)), *(f"--keep={p}" for p in keep)]
     elif confinement() != "limits":
         confine = ["--confine", *(f"--conceal={p}" for p in concealed(unit, limits.private)),
                    *(f"--allow={p}" for p in allowed(unit)), *(f"--keep={p}" for p in keep)]
-    if confinement() in ("user", "bwrap-user"):
+    if confinement() in ("user", "bwrap-user") or zygote is not None:
         confine.append(f"--max-processes={limits.max_processes}")
     argv = [sys.executable, "-m", "grader.isolation.sandbox", "--report", str(report), "--memory-mb", str(limits.memory_mb),
             "--cpu-seconds", str(limits.submission_timeout * max(1, limits.threads)),
@@ -94,11 +133,6 @@ def write_kernelspec(folder: Path, report: Path, unit: str, limits: Limits, keep
             # The watch notes what cells leave running (grader.kernel.watch), from before the first cell.
             """--IPKernelApp.exec_lines=["__import__('atexit').register(__import__('os')._exit, 0);"""
             """__import__('grader.kernel.watch', fromlist=['start']).start()"]"""]
-    threads = str(limits.threads)
-    env = {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads, "OMP_NUM_THREADS": threads,
-           "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "TF_CPP_MIN_LOG_LEVEL": "3",
-           "MPLBACKEND": "agg", evidence.ENV: str(folder / "evidence"), units.ENV: str(units.folder())}
-    if limits.keras_backend:
-        env["KERAS_BACKEND"] = limits.keras_backend
+    env = {**kernel_env(limits), evidence.ENV: str(folder / "evidence")}
     (spec / "kernel.json").write_text(json.dumps(
         {"argv": argv, "display_name": "ResNet course grading", "language": "python", "env": env}))

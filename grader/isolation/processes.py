@@ -24,6 +24,9 @@ def left_running(sandbox_pid: int | None) -> list:
     try:
         top = psutil.Process(sandbox_pid)
         below = top.children(recursive=True)
+        if not below and _zygotes():  # a warm kernel: the init of its pid namespace, below the zygote's attendant
+            return [p for attendant in _zygotes()[-1].children() for kernel in attendant.children()
+                    for p in kernel.children(recursive=True)]
         kernels = [p for p in below if "ipykernel_launcher" in p.cmdline()[1:3]]  # (bwrap names it later)
         if not kernels:
             return []
@@ -43,13 +46,36 @@ def left_running(sandbox_pid: int | None) -> list:
     return [p for p in below if p.pid not in chain] + orphans
 
 
+def _zygotes() -> list:
+    """This worker's warm-kernel processes (bwrap, then the zygote: grader.isolation.warm), which outlive kernels."""
+    import psutil
+
+    from grader.isolation import warm
+
+    found = []
+    for pid in sorted(warm.pids()):
+        try:
+            found.append(psutil.Process(pid))
+        except psutil.Error:
+            pass
+    return sorted(found, key=lambda p: p.create_time())
+
+
+def _descendants() -> list:
+    """Every process below this worker but its warm-kernel processes (what they fork is included)."""
+    import psutil
+
+    spared = {p.pid for p in _zygotes()}
+    return [p for p in psutil.Process().children(recursive=True) if p.pid not in spared]
+
+
 def after_kernel(scratch: list[Path], wait_s: float = 10.0) -> None:
     """Once the kernel has shut down: kill every process it left (under bwrap its pid namespace is already
     gone), wait until none runs, then make its folders safe to read and write: no symbolic link (nbgrader
     would write the graded notebook through it), no FIFO or device, owned by this process's user again."""
     import psutil
 
-    left = psutil.Process().children(recursive=True)
+    left = _descendants()
     for process in left:
         try:
             process.kill()
@@ -85,7 +111,7 @@ def become_subreaper() -> None:
 def kill_descendants() -> None:
     import psutil
 
-    for process in psutil.Process().children(recursive=True):
+    for process in _descendants():
         try:
             process.kill()
         except psutil.Error:

@@ -336,6 +336,33 @@ def _temp_dirs() -> list[str]:
     return list(dict.fromkeys(d for d in (*TMP_DIRS, tempfile.gettempdir()) if os.path.isdir(d)))
 
 
+def hold_in(paths, folders) -> dict[str, int]:
+    """Handles on those of `paths` (files or folders) that lie in one of `folders`, about to be covered."""
+    return {p: os.open(p, os.O_PATH) for p in dict.fromkeys(os.path.realpath(a) for a in paths)
+            if os.path.exists(p) and any(p.startswith(f + os.sep) for f in folders)}
+
+
+def bring_back(held: dict[str, int]) -> None:
+    """Mount each held path back where it was, read-only, each alone (not the folder around it)."""
+    for path, handle in held.items():
+        if os.path.isdir(f"/proc/self/fd/{handle}"):
+            os.makedirs(path, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            open(path, "a").close()
+        _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC)
+        _mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _kept_flags(path))
+        os.close(handle)
+
+
+def _kept_flags(path: str) -> int:
+    """The mount flags a read-only remount of `path` must keep (in a user namespace they are locked)."""
+    flag = os.statvfs(path).f_flag
+    pairs = ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, 8), (os.ST_NOATIME, 1024),
+             (os.ST_NODIRATIME, 2048), (os.ST_RELATIME, 1 << 21))
+    return sum(ms for st, ms in pairs if flag & st)
+
+
 def _chown_tree(path: str, uid: int) -> None:
     os.chown(path, uid, uid)
     for folder, dirs, files in os.walk(path):
@@ -414,20 +441,11 @@ def confine(conceal: list[str], keep: list[str], command: list[str], tmp_mb: int
     in_temp = _hold(path for path in python if any(path.startswith(t + os.sep) for t in temp))
     # So may what the kernel must read (a remote worker writes the unit's files to a temporary folder): each
     # path alone comes back, not the folder around it (that holds the unit's judges too).
-    allowed_in_temp = {p: os.open(p, os.O_PATH) for p in dict.fromkeys(os.path.realpath(a) for a in allow)
-                       if os.path.exists(p) and any(p.startswith(t + os.sep) for t in temp)}
+    allowed_in_temp = hold_in(allow, temp)
     for path in temp:
         _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
     _bind_back(in_temp, read_only=True)
-    for path, handle in allowed_in_temp.items():
-        if os.path.isdir(f"/proc/self/fd/{handle}"):
-            os.makedirs(path, exist_ok=True)
-        else:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            open(path, "a").close()
-        _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC)
-        _mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
-        os.close(handle)
+    bring_back(allowed_in_temp)
     empty = os.path.join(temp[0], ".concealed")  # what a concealed file shows: nothing, and read-only
     with open(empty, "wb"):
         pass
@@ -521,11 +539,21 @@ def main(argv=None) -> int:
     parser.add_argument("--tmp-mb", type=int, default=1024, help="size of each fresh temporary folder")
     parser.add_argument("--confine", nargs="?", const="paths", choices=["paths", "bwrap"],
                         help="bwrap: the allow-list root; paths: mount namespace hiding --conceal (see mode())")
+    parser.add_argument("--warm", metavar="SOCKET", help="ask this worker's warm-kernel process (grader.isolation.warm)")
+    parser.add_argument("--warm-uid", type=int, help="its user id (as root: the kernel's folders are handed to it)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no kernel command after --")
+    if args.warm:
+        from grader.isolation import warm
+
+        die_with_parent()
+        end = warm.run_kernel(args.warm, args, command)
+        with open(args.report, "w") as f:
+            json.dump(end, f)
+        return end.get("exit_code", 128 + end.get("signal", 0))
 
     die_with_parent()
     child = os.fork()

@@ -163,6 +163,12 @@ def isolation(limits: Limits, scheduler: str | None) -> str:
                      + (f"; as a user id of its own, at most {limits.max_processes} processes" if mode == "bwrap-user"
                         else "; WARNING: not running as root, so kernels keep your user id and the process limit "
                              "is not set"))
+        from grader.isolation.kernelspec import WARM_ENV
+
+        if os.environ.get(WARM_ENV) != "0":
+            lines.append("kernels forked from one process per worker that has imported Keras once (warm kernels, "
+                         "grader.isolation.warm: as a user id per worker rather than per kernel, each in a pid and "
+                         f"mount namespace of its own; {WARM_ENV}=0 starts every kernel afresh)")
     elif mode == "user":
         lines.append(f"{where}: each kernel runs as a user id of its own, at most {limits.max_processes} "
                      "processes, and sees neither the course's instructor folders, the gradebook, the grader's "

@@ -27,7 +27,7 @@ from traitlets import Bool, List, Unicode
 
 from grader import course, units
 from grader.pipeline.jobs import Job, Limits, Outcome, Template
-from grader.isolation.kernelspec import KERNEL_NAME, write_kernelspec
+from grader.isolation.kernelspec import KERNEL_NAME, warm_zygote, write_kernelspec
 from grader.pipeline.prepare import Ungradable, prepare, safe_path
 from grader.preprocessors import JudgeHiddenTests
 from grader.isolation.processes import after_kernel, become_subreaper, cpu_seconds, kill_descendants, left_running
@@ -112,17 +112,22 @@ def grade(job: Job, template: Template, limits: Limits = Limits()) -> Outcome:
             # The unit's hidden tests (in the kernel) and judges (here) load from what the coordinator sent.
             with units.loaded_from(units.materialize(template.assignment, template.files, template.grading,
                                                      template.digest)):
-                _grade(job, template, limits, outcome)
+                # (replacing a zygote hands its whole history's CPU time to this process: not this submission's)
+                before = cpu_seconds()
+                zygote = warm_zygote(template.assignment, limits)
+                start_cpu += cpu_seconds() - before
+                _grade(job, template, limits, outcome, zygote)
         except Exception as e:  # a bug of ours must still give this student a status, not crash the run
             outcome.status, outcome.message = "error", f"the grader failed: {type(e).__name__}: {e}"
         finally:
             kill_descendants()
         outcome.wall_s = round(time.monotonic() - start_wall, 3)
-        outcome.cpu_s = round(cpu_seconds() - start_cpu, 3)
+        # (a warm kernel is the zygote's child, not among this process's children: its CPU time is added)
+        outcome.cpu_s = round(cpu_seconds() - start_cpu + (outcome.kernel_cpu_s if outcome.warm_kernel else 0), 3)
         return outcome
 
 
-def _grade(job: Job, template: Template, limits: Limits, outcome: Outcome) -> None:
+def _grade(job: Job, template: Template, limits: Limits, outcome: Outcome, zygote=None) -> None:
     from nbgrader.api import Gradebook
 
     try:
@@ -134,8 +139,13 @@ def _grade(job: Job, template: Template, limits: Limits, outcome: Outcome) -> No
     assignment, student = template.assignment, job.student
     # The scratch gradebook lives apart from the scratch course, under a random name, so student code that
     # walks up from its working folder does not find it.
-    with tempfile.TemporaryDirectory(prefix="grade-") as tmp, tempfile.TemporaryDirectory(prefix="gb-") as db_dir:
+    # With warm kernels the scratch course lives in the folder the zygote shares with this worker; others may
+    # pass through its top folder (to the kernel's own folders, handed to the zygote's user id) but not list it.
+    with tempfile.TemporaryDirectory(prefix="grade-", dir=zygote and zygote.base) as tmp, \
+            tempfile.TemporaryDirectory(prefix="gb-") as db_dir:
         root = Path(tmp)
+        if zygote is not None:
+            root.chmod(0o711)
         gradebook = Path(db_dir) / f"{os.urandom(8).hex()}.db"
         gradebook.write_bytes(template.gradebook)
         for name, data in template.files.items():
@@ -153,7 +163,7 @@ def _grade(job: Job, template: Template, limits: Limits, outcome: Outcome) -> No
         report = root / "kernel-end.json"
         for kept in ("ipc", "evidence"):
             (root / kept).mkdir()
-        write_kernelspec(root, report, assignment, limits, [root / "ipc", root / "evidence"])
+        write_kernelspec(root, report, assignment, limits, [root / "ipc", root / "evidence"], zygote)
         os.environ["JUPYTER_PATH"] = str(root)
 
         config = _config(root, limits)
@@ -174,6 +184,7 @@ def _grade(job: Job, template: Template, limits: Limits, outcome: Outcome) -> No
         if report.exists():
             end = json.loads(report.read_text())
             outcome.kernel_rss_mb, outcome.kernel_cpu_s = round(end.get("max_rss_mb", 0.0), 1), round(end.get("cpu_s", 0.0), 2)
+        outcome.warm_kernel = zygote is not None
         if not result.get("success") or fired.is_set():
             outcome.status, outcome.message = failure(result, report, fired.is_set(), limits)
             return

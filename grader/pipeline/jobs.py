@@ -78,4 +78,5 @@ class Outcome:
     cpu_s: float = 0.0
     kernel_rss_mb: float = 0.0
     kernel_cpu_s: float = 0.0  # the kernel's share of cpu_s (the rest: nbgrader and the judge in the worker)
+    warm_kernel: bool = False  # forked by the worker's warm-kernel process (grader.isolation.warm)
     flags: list[str] = field(default_factory=list)
