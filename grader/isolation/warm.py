@@ -92,19 +92,23 @@ def serve(path: str, preload: list[str], reveal: list[str]) -> None:
             os._exit(0)
         attendant = os.fork()
         if attendant == 0:
-            try:
-                listener.close()
-                _attend(conn, request | {"reveal": reveal}, fds)
-            except BaseException as e:  # noqa: BLE001  (on the worker's stderr; the kernel's command reports it)
-                print(f"grader.isolation.warm: cannot attend the kernel: {type(e).__name__}: {e}", file=sys.stderr,
-                      flush=True)
-            finally:
-                os._exit(1)
+            listener.close()
+            _child("attend the kernel", 1, _attend, conn, request | {"reveal": reveal}, fds)
         for fd in fds:
             os.close(fd)
         conn.close()
         os.waitpid(attendant, 0)
         _reap_all()
+
+
+def _child(what: str, code: int, run, *args) -> None:
+    """In a forked child: run(*args), say on stderr why it failed, and never return (exit `code`)."""
+    try:
+        run(*args)
+    except BaseException as e:  # noqa: BLE001
+        print(f"grader.isolation.warm: cannot {what}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+    finally:
+        os._exit(code)
 
 
 def _reap_all() -> None:
@@ -141,13 +145,7 @@ def _attend(conn: socket.socket, request: dict, fds: list[int]) -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     kernel = os.fork()
     if kernel == 0:
-        try:
-            _become_kernel(request, fds, uid, gid)
-        except BaseException as e:  # noqa: BLE001  (said on the kernel's stderr; the report shows 127)
-            print(f"grader.isolation.warm: cannot start the kernel: {type(e).__name__}: {e}", file=sys.stderr,
-                  flush=True)
-        finally:
-            os._exit(127)
+        _child("start the kernel", 127, _become_kernel, request, fds, uid, gid)  # (127: the report's "cannot start")
     for fd in fds:
         os.close(fd)
     _send(conn, {"started": kernel})
