@@ -118,7 +118,8 @@ def write_kernelspec(folder: Path, report: Path, unit: str, limits: Limits, keep
                    *(f"--allow={p}" for p in allowed(unit)), *(f"--keep={p}" for p in keep)]
     if confinement() in ("user", "bwrap-user") or zygote is not None:
         confine.append(f"--max-processes={limits.max_processes}")
-    argv = [sys.executable, "-m", "grader.isolation.sandbox", "--report", str(report), "--memory-mb", str(limits.memory_mb),
+    starter = "grader.isolation.warm" if zygote is not None else "grader.isolation.sandbox"
+    argv = [sys.executable, "-m", starter, "--report", str(report), "--memory-mb", str(limits.memory_mb),
             "--cpu-seconds", str(limits.submission_timeout * max(1, limits.threads)),
             "--max-file-mb", str(limits.max_file_mb), *([] if limits.network else ["--no-network"]), *confine, "--",
             sandbox.python_executable(), "-m", "ipykernel_launcher", "-f", "{connection_file}",

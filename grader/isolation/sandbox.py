@@ -524,8 +524,9 @@ def _wait(child: int, uid: int | None, most: int) -> tuple[int, int]:
         signal.sigtimedwait({signal.SIGCHLD}, 1.0)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.isolation.sandbox")
+def build_parser(prog: str = "python -m grader.isolation.sandbox") -> argparse.ArgumentParser:
+    """The kernel command's options (also read by grader.isolation.warm's)."""
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--report", required=True)
     parser.add_argument("--cpu-seconds", type=int)
     parser.add_argument("--memory-mb", type=int)
@@ -539,21 +540,24 @@ def main(argv=None) -> int:
     parser.add_argument("--tmp-mb", type=int, default=1024, help="size of each fresh temporary folder")
     parser.add_argument("--confine", nargs="?", const="paths", choices=["paths", "bwrap"],
                         help="bwrap: the allow-list root; paths: mount namespace hiding --conceal (see mode())")
-    parser.add_argument("--warm", metavar="SOCKET", help="ask this worker's warm-kernel process (grader.isolation.warm)")
+    parser.add_argument("--warm", metavar="SOCKET", help="grader.isolation.warm: its worker's warm-kernel process")
     parser.add_argument("--warm-uid", type=int, help="its user id (as root: the kernel's folders are handed to it)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
+    return parser
+
+
+def parse(argv, prog: str = "python -m grader.isolation.sandbox"):
+    """(options, kernel command) of a kernel command line."""
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no kernel command after --")
-    if args.warm:
-        from grader.isolation import warm
+    return args, command
 
-        die_with_parent()
-        end = warm.run_kernel(args.warm, args, command)
-        with open(args.report, "w") as f:
-            json.dump(end, f)
-        return end.get("exit_code", 128 + end.get("signal", 0))
+
+def main(argv=None) -> int:
+    args, command = parse(argv)
 
     die_with_parent()
     child = os.fork()

@@ -14,10 +14,11 @@ grader.isolation.sandbox gives one started alone, with one difference said below
   - one user id per worker, not per kernel (the one difference): kernels of one worker run one after another,
     each in its own pid namespace, and the zygote is not dumpable, so a kernel can neither see nor trace it.
 
-    python -m grader.isolation.warm SOCKET MODULE...   (run by Zygote.start inside bwrap: the zygote)
+    python -m grader.isolation.warm SOCKET PLAN            (run by Zygote inside bwrap: the zygote)
+    python -m grader.isolation.warm --report FILE ... --warm SOCKET -- <kernel command>   (the kernelspec's)
 
-The kernelspec's command (grader.isolation.sandbox --warm SOCKET) asks the zygote for a kernel, passes on
-interrupts and writes the same end report as for a kernel started alone.
+The kernelspec's command asks the zygote for a kernel, passes on interrupts and writes the same end report as
+grader.isolation.sandbox writes for a kernel started alone.
 """
 
 from __future__ import annotations
@@ -400,6 +401,18 @@ def run_kernel(socket_path: str, args, command: list[str]) -> dict:
     return {"signal": signal.SIGKILL, "name": "SIGKILL", "cpu_s": 0.0, "max_rss_mb": 0.0}
 
 
+def proxy(argv: list[str]) -> int:
+    """The kernelspec's command: grader.isolation.sandbox's options, the kernel forked by the zygote (--warm)."""
+    args, command = sandbox.parse(argv, prog="python -m grader.isolation.warm")
+    sandbox.die_with_parent()
+    end = run_kernel(args.warm, args, command)
+    with open(args.report, "w") as f:
+        json.dump(end, f)
+    return end.get("exit_code", 128 + end.get("signal", 0))
+
+
 if __name__ == "__main__":
-    plan = json.loads(sys.argv[2])
+    if sys.argv[1].startswith("--"):  # a kernel's command (grader.isolation.kernelspec)
+        sys.exit(proxy(sys.argv[1:]))
+    plan = json.loads(sys.argv[2])  # the zygote (Zygote.start)
     serve(sys.argv[1], plan["preload"], plan["reveal"])
