@@ -24,8 +24,9 @@ def left_running(sandbox_pid: int | None) -> list:
     try:
         top = psutil.Process(sandbox_pid)
         below = top.children(recursive=True)
-        if not below and _zygotes():  # a warm kernel: the init of its pid namespace, below the zygote's attendant
-            return [p for attendant in _zygotes()[-1].children() for kernel in attendant.children()
+        zygotes = [] if below else _zygotes()
+        if zygotes:  # a warm kernel: the init of its pid namespace, below the zygote's attendant
+            return [p for attendant in zygotes[-1].children() for kernel in attendant.children()
                     for p in kernel.children(recursive=True)]
         kernels = [p for p in below if "ipykernel_launcher" in p.cmdline()[1:3]]  # (bwrap names it later)
         if not kernels:

@@ -252,10 +252,9 @@ class Zygote:
     def __init__(self, allow: list[str], env: dict[str, str], network: bool, tmp_mb: int = 1024):
         import tempfile
 
-        self.key = (tuple(allow), tuple(sorted(env.items())), network)
+        self.key = _key(allow, env, network)
         self.base = Path(tempfile.mkdtemp(prefix="grading-worker-"))
         self.socket = str(self.base / ".zygote")
-        self.uid = None
         plan = json.dumps({"preload": PRELOAD, "reveal": allow})
         argv, fds = sandbox.bwrap_argv([sandbox.python_executable(), "-m", "grader.isolation.warm", self.socket, plan],
                                        ro=allow, rw=[str(self.base)], tmp_mb=tmp_mb, network=network)
@@ -312,11 +311,15 @@ class Zygote:
 _ZYGOTE: Zygote | None = None
 
 
+def _key(allow: list[str], env: dict[str, str], network: bool) -> tuple:
+    """What makes one zygote's kernels differ from another's: a different key needs a new zygote."""
+    return tuple(allow), tuple(sorted(env.items())), network
+
+
 def zygote(allow: list[str], env: dict[str, str], network: bool) -> Zygote:
     """This worker's zygote for kernels that may read `allow` with `env`: the running one, or a new one."""
     global _ZYGOTE
-    key = (tuple(allow), tuple(sorted(env.items())), network)
-    if _ZYGOTE is not None and (_ZYGOTE.key != key or not _ZYGOTE.alive()):
+    if _ZYGOTE is not None and (_ZYGOTE.key != _key(allow, env, network) or not _ZYGOTE.alive()):
         _ZYGOTE.stop()
         _ZYGOTE = None
     if _ZYGOTE is None:
