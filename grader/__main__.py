@@ -274,6 +274,10 @@ def export(args) -> int:
     if canvas:
         left_out = f"; left out (no Canvas user id): {', '.join(missing)}" if missing else ""
         print(f"wrote {canvas} for Canvas (Grades > Import){left_out}")
+    elif args.canvas_column:  # asked for a Canvas file but none can be made: say so rather than ignore the option
+        print(f"no Canvas file written, so --canvas-column was not used: no student of {args.assignment} was "
+              "collected from a Canvas download (only those carry the Canvas user id the import needs)",
+              file=sys.stderr)
     moodle, missing = write_moodle(args.assignment, out.with_name(f"{out.stem}-moodle.csv"), args.course, table)
     if moodle:
         left_out = f"; left out (no Moodle participant id): {', '.join(missing)}" if missing else ""

@@ -41,12 +41,18 @@ def load_config(root: Path | None = None, db_url: str | None = None):
     return config
 
 
-def api(root: Path | None = None, db_url: str | None = None):
+def api(root: Path | None = None, db_url: str | None = None, kernel_sockets: str | None = None):
+    """nbgrader's API on the course at `root`; with `kernel_sockets` (a path prefix), its kernels talk over
+    Unix sockets there, not TCP ports: nothing listens on the network, and no kernel prints its "running over
+    TCP without encryption" warning into the instructor's terminal."""
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
     kernel_environment()
     config = load_config(root, db_url)
+    if kernel_sockets:
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = kernel_sockets
     return NbGraderAPI(CourseDirectory(config=config), config=config)
 
 
@@ -103,8 +109,9 @@ def autograde(assignment: str, student: str, root: Path | None = None, force: bo
     """Plain nbgrader autograde (no pipeline of ours): its kernels load the hidden tests from `root`'s units."""
     from grader import units
 
-    course = api(root)
-    with units.loaded_from(units.folder(root) if root else units.folder()):
+    with tempfile.TemporaryDirectory(prefix="kernel-ipc-") as ipc, \
+            units.loaded_from(units.folder(root) if root else units.folder()):
+        course = api(root, kernel_sockets=str(Path(ipc) / "kernel"))
         _check(course.autograde(assignment, student, force=force, create=True), f"autograde {student}")
     return read_score(assignment, student, root)
 

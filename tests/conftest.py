@@ -1,3 +1,4 @@
+import contextlib
 import os
 
 # Quiet TensorFlow and pick a deterministic, CPU-only set-up before any test imports keras.
@@ -20,6 +21,28 @@ def graded_class(tmp_path_factory) -> GradedClass:
     return grade_class(tmp_path_factory.mktemp("class"))
 
 
+@contextlib.contextmanager
+def stderr_of_this_process():
+    """Everything written to file descriptor 2 inside the block, child processes' writes included: the
+    yielded list holds it as one string after the block."""
+    import sys
+    import tempfile
+
+    written: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield written
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            written.append(captured.read().decode(errors="replace"))
+
+
 @pytest.fixture(scope="session")
 def plain_nbgrader():
     """Three submissions graded by nbgrader's own autograde (the course config, no pipeline of ours): the
@@ -37,7 +60,9 @@ def plain_nbgrader():
         course.submit(root, ASSIGNMENT, "solution", {NOTEBOOK: root / "solutions" / ASSIGNMENT / NOTEBOOK})
         course.submit(root, ASSIGNMENT, "untouched", {NOTEBOOK: release / NOTEBOOK})
         course.submit(root, ASSIGNMENT, "one_wrong", {NOTEBOOK: student_notebook(sources_for(one_wrong))})
-        scores = {s: course.autograde(ASSIGNMENT, s, root) for s in ("solution", "untouched", "one_wrong")}
+        with stderr_of_this_process() as terminal:  # (what the kernels print, as an instructor's terminal shows it)
+            scores = {s: course.autograde(ASSIGNMENT, s, root) for s in ("solution", "untouched", "one_wrong")}
         autograded = {s: nbformat.read(root / "autograded" / s / ASSIGNMENT / NOTEBOOK, as_version=4)
                       for s in scores}
-        yield {"fresh_release": fresh, "scores": scores, "autograded": autograded, "one_wrong": one_wrong}
+        yield {"fresh_release": fresh, "scores": scores, "autograded": autograded, "one_wrong": one_wrong,
+               "terminal": terminal[0]}

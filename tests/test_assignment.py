@@ -27,6 +27,12 @@ def test_solution_scores_full_marks(plain_nbgrader):
     assert score.score == score.max_score == 30
 
 
+def test_grading_kernels_print_nothing_into_the_terminal(plain_nbgrader):
+    # ipykernel warns on stderr about unencrypted TCP; release printed it once per graded notebook
+    assert "without encryption" not in plain_nbgrader["terminal"]
+    assert "Traceback" not in plain_nbgrader["terminal"]
+
+
 def test_untouched_release_scores_zero(plain_nbgrader):
     score = plain_nbgrader["scores"]["untouched"]
     assert score.score == 0 and set(score.cells) == set(points_per_cell())

@@ -280,6 +280,21 @@ def test_export_says_why_each_check_lost_points_and_writes_canvas_import(monkeyp
     assert code == 0 and "Every student" in page and "the shortcut is missing" in page
 
 
+def test_a_canvas_column_without_canvas_students_is_said_not_ignored(monkeypatch, capsys, request, released_course,
+                                                                    template):
+    root, fake = released_course, FakeExecutor(monkeypatch)
+    autograde.run(ASSIGNMENT, root, only=["bob"], force=True, progress=False, template=template)
+    for meta in root.glob(f"submitted/*/{ASSIGNMENT}/submission.json"):  # (an earlier test made alice Canvas's)
+        saved = meta.read_bytes()
+        meta.unlink()
+        request.addfinalizer(lambda meta=meta, saved=saved: meta.write_bytes(saved))
+    (root / f"grades-{ASSIGNMENT}-canvas.csv").unlink(missing_ok=True)
+    code, out, err = cli(capsys, "--course", root, "export", ASSIGNMENT, "--canvas-column", "Residual Networks (77)")
+    assert code == 0 and (root / f"grades-{ASSIGNMENT}.csv").exists()  # the grades are still written
+    assert not (root / f"grades-{ASSIGNMENT}-canvas.csv").exists()
+    assert "--canvas-column was not used" in err and "Canvas" in err
+
+
 def test_a_damaged_zip_is_said_in_one_line(capsys, empty_course, tmp_path):
     import io
     import zipfile

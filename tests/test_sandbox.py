@@ -325,3 +325,21 @@ def test_warm_kernels_of_one_worker_share_nothing(tmp_path):
     seen = ast.literal_eval(text.split("SEEN ", 1)[1].strip())
     assert seen == {"tmp": False, "shm": False, "dev": False, "sysv": False, "startup": False, "pid": 1,
                     "zygote_socket": False, "sleepers": []}
+
+
+def test_scratch_of_a_killed_worker_is_swept_and_a_live_ones_kept(tmp_path):
+    """A worker killed outright leaves its scratch folder (its kernels' files): the next zygote removes it,
+    never a live worker's."""
+    from grader.isolation import warm
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = tmp_path / f"grading-worker-{gone.pid}-x1"
+    live = tmp_path / f"grading-worker-{os.getpid()}-x2"
+    for folder in (dead, live):
+        (folder / "work").mkdir(parents=True)
+        (folder / "work" / "Residual_Networks.ipynb").write_text("{}")
+    other = tmp_path / "grading-worker-notapid-x3"
+    other.mkdir()
+    assert warm.sweep_stale_bases(tmp_path) == [dead]
+    assert not dead.exists() and live.exists() and other.exists()

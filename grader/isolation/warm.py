@@ -253,7 +253,8 @@ class Zygote:
         import tempfile
 
         self.key = _key(allow, env, network)
-        self.base = Path(tempfile.mkdtemp(prefix="grading-worker-"))
+        sweep_stale_bases(Path(tempfile.gettempdir()))
+        self.base = Path(tempfile.mkdtemp(prefix=f"grading-worker-{os.getpid()}-"))
         self.socket = str(self.base / ".zygote")
         plan = json.dumps({"preload": PRELOAD, "reveal": allow})
         argv, fds = sandbox.bwrap_argv([sandbox.python_executable(), "-m", "grader.isolation.warm", self.socket, plan],
@@ -306,6 +307,27 @@ class Zygote:
         import shutil
 
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def sweep_stale_bases(tmp: Path) -> list[Path]:
+    """Remove the scratch folders of workers that are gone: a worker killed outright (SIGKILL, out of memory)
+    cannot remove its own, and each holds its kernels' files. Those of live workers (another grading run on
+    this machine) and of other users are left alone. Returns what was removed."""
+    import shutil
+
+    removed = []
+    for folder in tmp.glob("grading-worker-*-*"):
+        pid = folder.name.split("-")[2]
+        try:
+            if not pid.isdigit() or folder.stat().st_uid != os.geteuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:  # (no such process: its worker is gone)
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        except OSError:  # alive but another user's, or the folder went meanwhile
+            continue
+    return removed
 
 
 _ZYGOTE: Zygote | None = None
