@@ -50,9 +50,20 @@ def run_notebook(path: Path, grading: bool = False):
                 timings.append((time.perf_counter() - start, label))
             return result
 
+    import tempfile
+
+    from jupyter_client.manager import KernelManager
+
     start = time.perf_counter()
     try:
-        Timed(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+        with tempfile.TemporaryDirectory(prefix="kernel-ipc-") as ipc:
+            # Unix sockets, not TCP: the kernel does not print its unencrypted-TCP warning among the figures.
+            km = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(ipc) / "kernel"))
+            try:
+                Timed(nb, km=km, timeout=1800, resources={"metadata": {"path": str(path.parent)}}).execute()
+            finally:  # (a kernel manager handed in is not shut down by nbclient)
+                if km.has_kernel:
+                    km.shutdown_kernel(now=True)
     finally:
         if env_backup is None:
             os.environ.pop("NBGRADER_EXECUTION", None)

@@ -39,9 +39,10 @@ SUPERSAMPLE = 2
 CANVAS = SIZE * SUPERSAMPLE
 CLASSES = tuple(range(6))
 SPLIT_IDS = {"train": 0, "test": 1, "sample": 2}
-VERSION = 6  # of the generator: 1 drew flat 2D outlines, 2 rendered a 3D hand, 3 a broader palm, shorter fingers,
+VERSION = 7  # of the generator: 1 drew flat 2D outlines, 2 rendered a 3D hand, 3 a broader palm, shorter fingers,
 # 4 slimmer fingers, fingers together as well as spread, hands turned and tilted further, creases, softer light,
-# 5 the thumb of a 3 and a 5 pointed further up, a 2's V wider, 6 every 3 shown as thumb, index and middle
+# 5 the thumb of a 3 and a 5 pointed further up, a 2's V wider, 6 every 3 shown as thumb, index and middle,
+# 7 three 1s and 2s in ten with the thumb relaxed, out to the side
 
 # Skin albedos (0-1), light to dark; most of the original photos show light to medium skin.
 SKIN_TONES = np.array([(0.95, 0.78, 0.66), (0.88, 0.68, 0.55), (0.80, 0.58, 0.44), (0.70, 0.48, 0.34),

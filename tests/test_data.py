@@ -254,6 +254,22 @@ def test_every_sign_is_a_hand_on_a_lighter_wall():
     assert sum(darker) >= len(darker) - 2, darker
 
 
+def test_some_ones_and_twos_hold_the_thumb_out_lower_than_a_three_does():
+    from resnet_course import hand
+
+    def poses(label):
+        return [hand.pose(label, np.random.default_rng([label, i])) for i in range(300)]
+
+    for label in (1, 2):
+        out = [p for p in poses(label) if p.thumb == "out"]
+        assert 0.2 < len(out) / 300 < 0.4, label  # three in ten
+        rise = np.mean([p.thumb_dirs[2][1] for p in out])  # how far the thumb's tip bone points up the hand
+        assert rise < np.mean([p.thumb_dirs[2][1] for p in poses(3)]) - 0.3, label  # out to the side, not up
+    for label in (0, 4):
+        assert not any(p.thumb == "out" for p in poses(label))
+    assert all(p.thumb == "out" for p in poses(3) + poses(5))
+
+
 # --- validation split and augmentation ------------------------------------------------------------------
 
 
