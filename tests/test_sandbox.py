@@ -341,5 +341,10 @@ def test_scratch_of_a_killed_worker_is_swept_and_a_live_ones_kept(tmp_path):
         (folder / "work" / "Residual_Networks.ipynb").write_text("{}")
     other = tmp_path / "grading-worker-notapid-x3"
     other.mkdir()
+    recent = tmp_path / f"grading-worker-{gone.pid}-x4"  # (its worker may be alive in another pid namespace)
+    recent.mkdir()
+    hours_ago = __import__("time").time() - 2 * 3600
+    for folder in (dead, live, other):
+        os.utime(folder, (hours_ago, hours_ago))
     assert warm.sweep_stale_bases(tmp_path) == [dead]
-    assert not dead.exists() and live.exists() and other.exists()
+    assert not dead.exists() and live.exists() and other.exists() and recent.exists()

@@ -309,17 +309,22 @@ class Zygote:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
+STALE_AFTER_S = 3600  # a live worker's folder changes with every submission it grades
+
+
 def sweep_stale_bases(tmp: Path) -> list[Path]:
     """Remove the scratch folders of workers that are gone: a worker killed outright (SIGKILL, out of memory)
-    cannot remove its own, and each holds its kernels' files. Those of live workers (another grading run on
-    this machine) and of other users are left alone. Returns what was removed."""
+    cannot remove its own, and each holds its kernels' files. Only a folder whose worker's pid is not running
+    and which nothing has changed for an hour goes (a /tmp shared across pid namespaces can name a live worker
+    by a pid not seen here); other users' are left alone. Returns what was removed."""
     import shutil
 
     removed = []
     for folder in tmp.glob("grading-worker-*-*"):
         pid = folder.name.split("-")[2]
         try:
-            if not pid.isdigit() or folder.stat().st_uid != os.geteuid():
+            info = folder.stat()
+            if not pid.isdigit() or info.st_uid != os.geteuid() or time.time() - info.st_mtime < STALE_AFTER_S:
                 continue
             os.kill(int(pid), 0)
         except ProcessLookupError:  # (no such process: its worker is gone)
