@@ -337,22 +337,10 @@ def _temp_dirs() -> list[str]:
 
 
 def hold_in(paths, folders) -> dict[str, int]:
-    """Handles on those of `paths` (files or folders) that lie in one of `folders`, about to be covered."""
+    """Handles on those of `paths` (files or folders) that lie in one of `folders`, about to be covered (to
+    mount them back with _bind_back)."""
     return {p: os.open(p, os.O_PATH) for p in dict.fromkeys(os.path.realpath(a) for a in paths)
             if os.path.exists(p) and any(p.startswith(f + os.sep) for f in folders)}
-
-
-def bring_back(held: dict[str, int]) -> None:
-    """Mount each held path back where it was, read-only, each alone (not the folder around it)."""
-    for path, handle in held.items():
-        if os.path.isdir(f"/proc/self/fd/{handle}"):
-            os.makedirs(path, exist_ok=True)
-        else:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            open(path, "a").close()
-        _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC)
-        _mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _kept_flags(path))
-        os.close(handle)
 
 
 def _kept_flags(path: str) -> int:
@@ -396,11 +384,17 @@ def _hold(paths) -> dict[str, int]:
 
 
 def _bind_back(held: dict[str, int], read_only: bool = False) -> None:
+    """Mount each held folder or file (`_hold`, `hold_in`) back where it was, each alone (not the folder around
+    it); read-only ones keep the mount flags a user namespace locks (a remount dropping them is refused)."""
     for path, handle in held.items():
-        os.makedirs(path, exist_ok=True)
+        if os.path.isdir(f"/proc/self/fd/{handle}"):
+            os.makedirs(path, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            open(path, "a").close()
         _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC)
         if read_only:
-            _mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+            _mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _kept_flags(path))
         os.close(handle)
 
 
@@ -445,7 +439,7 @@ def confine(conceal: list[str], keep: list[str], command: list[str], tmp_mb: int
     for path in temp:
         _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
     _bind_back(in_temp, read_only=True)
-    bring_back(allowed_in_temp)
+    _bind_back(allowed_in_temp, read_only=True)
     empty = os.path.join(temp[0], ".concealed")  # what a concealed file shows: nothing, and read-only
     with open(empty, "wb"):
         pass

@@ -207,7 +207,7 @@ def _become_kernel(request: dict, fds: list[int], uid: int, gid: int) -> None:
     size = f"size={request['tmp_mb']}m,mode=1777"
     for folder in fresh:
         mount("tmpfs", folder, "tmpfs", sandbox.MS_NOSUID | sandbox.MS_NODEV, size)
-    sandbox.bring_back(revealed)
+    sandbox._bind_back(revealed, read_only=True)
     # /dev is the zygote's (bwrap's tmpfs): read-only here, so no kernel leaves anything in it for the next.
     mount("none", "/dev", None, sandbox.MS_REMOUNT | sandbox.MS_BIND | sandbox.MS_RDONLY | sandbox._kept_flags("/dev"))
     base = request["base"]
