@@ -24,6 +24,7 @@ grader.isolation.sandbox writes for a kernel started alone.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import json
 import os
@@ -281,13 +282,20 @@ class Zygote:
                 raise RuntimeError(f"the warm-kernel process did not start (exit {self.process.poll()})")
             time.sleep(0.02)
         probe = {"probe": True, "cwd": str(self.base), "keep": [], "base": str(self.base), "tmp_mb": 1}
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn, open(os.devnull, "r+b") as null:
-            conn.settimeout(timeout)
-            conn.connect(self.socket)
-            socket.send_fds(conn, [json.dumps(probe).encode() + b"\n"], [null.fileno()] * 3)
+        with self._asking(probe, timeout) as conn:
             end = next((m["ended"] for m in _lines(conn) if "ended" in m), {})
         if end.get("exit_code") != 0:
             raise RuntimeError(f"a warm kernel's namespaces cannot be made here ({end or 'no answer'})")
+
+    @contextlib.contextmanager
+    def _asking(self, request: dict, timeout: float):
+        """A connection to the zygote that has sent it `request` with /dev/null as the standard streams a kernel
+        would get (the zygote reads a request as one line with three descriptors)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn, open(os.devnull, "r+b") as null:
+            conn.settimeout(timeout)
+            conn.connect(self.socket)
+            socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], [null.fileno()] * 3)
+            yield conn
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -296,10 +304,8 @@ class Zygote:
         """Ask it to end (killed, its CPU time would be lost to the worker's accounting), then wait for it."""
         if self.process.poll() is None:
             try:
-                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn, open(os.devnull, "r+b") as null:
-                    conn.settimeout(5)
-                    conn.connect(self.socket)
-                    socket.send_fds(conn, [json.dumps({"exit": True}).encode() + b"\n"], [null.fileno()] * 3)
+                with self._asking({"exit": True}, timeout=5):
+                    pass
                 self.process.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
                 self.process.kill()
