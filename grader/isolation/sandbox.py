@@ -296,15 +296,9 @@ def _prepare_as_root(ro: list[str], rw: list[str], uid: int) -> None:
     needed = list(dict.fromkeys(os.path.realpath(p) for p in [*_runtime_paths(), *ro, *rw] if os.path.exists(p)))
     closed = _closed_ancestors(needed)
     for folder in sorted(closed, key=len):
-        reopen = _hold(p for p in closed[folder] if os.path.isdir(p))
-        files = {p: os.open(p, os.O_PATH) for p in closed[folder] if not os.path.isdir(p)}
+        reopen = hold_in(closed[folder], [folder])  # folders and files
         _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "size=16k,mode=0755")
         _bind_back(reopen)
-        for path, handle in files.items():
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            open(path, "a").close()
-            _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND)
-            os.close(handle)
     for path in rw:
         _chown_tree(path, uid)
     _become(uid)
