@@ -39,10 +39,11 @@ SUPERSAMPLE = 2
 CANVAS = SIZE * SUPERSAMPLE
 CLASSES = tuple(range(6))
 SPLIT_IDS = {"train": 0, "test": 1, "sample": 2}
-VERSION = 7  # of the generator: 1 drew flat 2D outlines, 2 rendered a 3D hand, 3 a broader palm, shorter fingers,
+VERSION = 8  # of the generator: 1 drew flat 2D outlines, 2 rendered a 3D hand, 3 a broader palm, shorter fingers,
 # 4 slimmer fingers, fingers together as well as spread, hands turned and tilted further, creases, softer light,
 # 5 the thumb of a 3 and a 5 pointed further up, a 2's V wider, 6 every 3 shown as thumb, index and middle,
-# 7 three 1s and 2s in ten with the thumb relaxed, out to the side
+# 7 three 1s and 2s in ten with the thumb relaxed, out to the side, 8 broader fingers and palm, one open hand in
+# four with its fingers together, hands tilted up to 83 degrees
 
 # Skin albedos (0-1), light to dark; most of the original photos show light to medium skin.
 SKIN_TONES = np.array([(0.95, 0.78, 0.66), (0.88, 0.68, 0.55), (0.80, 0.58, 0.44), (0.70, 0.48, 0.34),
@@ -178,9 +179,10 @@ def _place(prim: hand.Primitives, label: int, rng: np.random.Generator, fill: fl
     """Turn, size and move the hand in front of the camera so it fills part of the frame, wrist at the bottom."""
     if label == 0:  # the "O" is shown side-on, thumb side towards the camera, so the hole shows
         yaw = -rng.uniform(0.7, 1.35)
-    else:  # often turned to the side, and tilted up to 75 degrees: real hands are, and fingers then overlap
+    else:  # often turned to the side, and tilted up to 83 degrees: real hands are, and fingers then overlap
         yaw = rng.normal(0, 0.4)
-    rotation = _rotation(yaw, rng.normal(0, 0.15), float(np.clip(rng.normal(0, 0.5), -1.3, 1.3)))
+    # Tilt (roll): many of the photos' 4s and 5s point up to the side, some almost level.
+    rotation = _rotation(yaw, rng.normal(0, 0.15), float(np.clip(rng.normal(0, 0.6), -1.45, 1.45)))
     if rng.random() < 0.5:  # a left hand: the mirror image of a right one
         rotation = rotation @ np.diag([-1.0, 1.0, 1.0])
     arr = prim.transformed(rotation, np.zeros(3))

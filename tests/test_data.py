@@ -270,6 +270,21 @@ def test_some_ones_and_twos_hold_the_thumb_out_lower_than_a_three_does():
     assert all(p.thumb == "out" for p in poses(3) + poses(5))
 
 
+def test_one_open_hand_in_four_holds_its_fingers_together_and_its_thumb_out():
+    from resnet_course import hand
+
+    def gap(p):  # the angle between the index and the little finger, radians
+        return p.spread["index"] - p.spread["little"]
+
+    fives = [hand.pose(5, np.random.default_rng([5, i])) for i in range(400)]
+    together = [p for p in fives if gap(p) < 0.15]
+    assert 0.15 < len(together) / len(fives) < 0.35
+    assert all(p.thumb == "out" for p in together)  # still a 5, not a 4 (whose thumb lies across the palm)
+    fours = [hand.pose(4, np.random.default_rng([4, i])) for i in range(400)]
+    assert not any(p.thumb == "out" for p in fours)
+    assert np.median([gap(p) for p in fives]) > 0.3  # most open hands are still spread
+
+
 # --- validation split and augmentation ------------------------------------------------------------------
 
 
