@@ -105,7 +105,7 @@ def pose(label: int, rng: np.random.Generator) -> Pose:
     hand_spread = rng.uniform(*{5: (0.3, 1.9), 4: (0.0, 1.7), 3: (0.2, 1.6), 2: (0.0, 1.3), 1: (0.6, 1.3),
                                 0: (0.2, 0.6)}[label])
     # One open hand in four with its fingers together: about a fifth of the real 5s are held so, and nearly all
-    # the real 5s that version 7's models misread (as 1, 3 or 4) were of that kind.
+    # the real 5s that version 7's models misread (as 0, 1, 3 or 4) were of that kind.
     if label == 5 and rng.random() < 0.25:
         hand_spread = rng.uniform(0.0, 0.25)
     base_spread = {"index": 0.16, "middle": 0.0, "ring": -0.14, "little": -0.32}
