@@ -254,6 +254,33 @@ def test_every_sign_is_a_hand_on_a_lighter_wall():
     assert sum(darker) >= len(darker) - 2, darker
 
 
+def _hand_to_wall(img):
+    """How bright the hand (what differs from the wall) is against the wall at the top of the image."""
+    img = img.astype(float)
+    wall = np.median(img[:4].reshape(-1, 3), axis=0)
+    hand = np.abs(img - wall).sum(-1) > 60
+    return img[hand].mean() / wall.mean()
+
+
+def test_half_the_scenes_are_lit_by_one_lamp_and_their_hands_come_out_darker(monkeypatch):
+    levels = [render.light_levels(np.random.default_rng([9, i])) for i in range(400)]
+    one_lamp = [lv for lv in levels if lv[3] < 1.0]  # the skin darker
+    assert 0.4 < len(one_lamp) / len(levels) < 0.6
+    # Less ambient light and deeper creases than in any of the other scenes, a stronger key light on average.
+    flat = [lv for lv in levels if lv[3] == 1.0]
+    assert max(a for _, a, _, _ in one_lamp) < min(a for _, a, _, _ in flat)
+    assert np.mean([k for k, _, _, _ in one_lamp]) > np.mean([k for k, _, _, _ in flat]) + 0.1
+    assert min(shade for _, _, shade, _ in one_lamp) > max(shade for _, _, shade, _ in flat)
+    # In the image: the same hands, walls and poses under the typical light of each kind.
+    ratios = {}
+    for name, kind in (("one lamp", one_lamp), ("flat", flat)):
+        typical = tuple(float(v) for v in np.median(np.array(kind), axis=0))
+        monkeypatch.setattr(render, "light_levels", lambda rng: typical)
+        ratios[name] = np.mean([_hand_to_wall(render.render_hand(label, render.image_rng(i, "train", label)))
+                                for label in (1, 2, 3, 4, 5) for i in (4, 5)])
+    assert ratios["one lamp"] < ratios["flat"] - 0.02, ratios
+
+
 def _poses(label, n=300):
     """`n` poses of a sign, each from its own seeded generator."""
     from resnet_course import hand
