@@ -238,6 +238,12 @@ def test_rendering_on_several_processes_gives_the_same_images_as_on_one():
     assert np.array_equal(one, two)
 
 
+def _wall_and_hand(img):
+    """The wall's colour (at the top of the image) and a mask of the hand: what differs from the wall."""
+    wall = np.median(img[:4].reshape(-1, 3), axis=0)
+    return wall, np.abs(img - wall).sum(-1) > 60
+
+
 def test_every_sign_is_a_hand_on_a_lighter_wall():
     # The hand (what differs from the wall) reaches the bottom edge (the wrist) and is, as in the original
     # photos, darker than the wall: in all but a few images (a pale hand before a wall darkened at the top,
@@ -246,8 +252,7 @@ def test_every_sign_is_a_hand_on_a_lighter_wall():
     for index in (7, 8):
         for label in render.CLASSES:
             img = render.render_hand(label, render.image_rng(index, "train", label)).astype(float)
-            wall = np.median(img[:4].reshape(-1, 3), axis=0)
-            hand = np.abs(img - wall).sum(-1) > 60
+            wall, hand = _wall_and_hand(img)
             assert 0.06 < hand.mean() < 0.85, label
             assert hand[-3:].any(), f"sign {label}: nothing of the hand reaches the bottom edge"
             darker.append(img[hand].mean() < wall.mean())
@@ -255,10 +260,9 @@ def test_every_sign_is_a_hand_on_a_lighter_wall():
 
 
 def _hand_to_wall(img):
-    """How bright the hand (what differs from the wall) is against the wall at the top of the image."""
+    """How bright the hand is against the wall."""
     img = img.astype(float)
-    wall = np.median(img[:4].reshape(-1, 3), axis=0)
-    hand = np.abs(img - wall).sum(-1) > 60
+    wall, hand = _wall_and_hand(img)
     return img[hand].mean() / wall.mean()
 
 
