@@ -492,6 +492,12 @@ def main(argv=None) -> None:
     parser.add_argument("--sample-photo", type=Path, help="also write a 640x480 sample photo of a hand here")
     parser.add_argument("--grid", type=Path, help="also save a PNG grid of 10 training images per class here")
     args = parser.parse_args(argv)
+    # Checked before rendering, so a mistyped argument costs no minutes and leaves the set as it was.
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} is a file, not a folder: give the folder the h5 files go in")
+    for name in ("train_per_class", "test_per_class", "workers"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     info = write_signs(args.out, args.seed, args.train_per_class, args.test_per_class, workers=args.workers)
     print(f"wrote {args.out}/train_signs.h5 and test_signs.h5 in {info['seconds']:.1f} s")
     if args.grid:

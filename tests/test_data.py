@@ -238,6 +238,19 @@ def test_rendering_on_several_processes_gives_the_same_images_as_on_one():
     assert np.array_equal(one, two)
 
 
+@pytest.mark.parametrize("argv, says", [(["--out", "README.md"], "is a file, not a folder"),
+                                         (["--train-per-class", "0"], "--train-per-class must be at least 1"),
+                                         (["--workers", "0"], "--workers must be at least 1")])
+def test_render_command_refuses_bad_arguments_before_writing_anything(argv, says, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "README.md").write_text("keep me")
+    with pytest.raises(SystemExit) as exit_:
+        render.main(argv)
+    assert exit_.value.code == 2 and says in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]  # no datasets/ folder begun
+    assert (tmp_path / "README.md").read_text() == "keep me"
+
+
 def _wall_and_hand(img):
     """The wall's colour (at the top of the image) and a mask of the hand: what differs from the wall."""
     wall = np.median(img[:4].reshape(-1, 3), axis=0)
