@@ -2,7 +2,7 @@
 
 Each run trains the notebook's own ResNet50 (64x64x3 -> 6 classes, 23,600,006 parameters) with the course's
 recipe, read at run time from `resnet_course.training.Recipe` (AdamW, cosine decay over all steps, label
-smoothing, BatchNorm momentum, the NumPy augmentation, the held-out validation images and keeping the best
+smoothing, BatchNorm momentum, the NumPy augmentation, the validation images and keeping the best
 epoch's weights where the recipe does), on the shipped hand signs, and tests it after every epoch:
 
     keras-jax, keras-torch, keras-tensorflow  the notebook's cells trained by `training.train`, each in a
@@ -94,7 +94,8 @@ def load_data(limit: int | None):
 
 def training_split(signs, recipe):
     """The images `training.train` fits on and validates with: `data.with_validation`'s split where the
-    package has one (a held-out part of the training images), else none (train() validated on the test set)."""
+    package has one (the data set's own validation images, or a held-out part of the training images), else
+    none (train() validated on the test set)."""
     from resnet_course import data
 
     split = getattr(data, "with_validation", None)

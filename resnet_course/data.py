@@ -1,8 +1,9 @@
 """The one loader: every notebook, tool and test reads hand signs through this module.
 
 Sources, chosen by argument or by the SIGNS_DATA environment variable:
-- a folder with `train_signs.h5` and `test_signs.h5` in the original course's layout (the project's default
-  set under datasets/signs, or the original SIGNS files);
+- a folder with `train_signs.h5` and `test_signs.h5` in the original course's layout, and optionally
+  `val_signs.h5` (`val_set_x`, `val_set_y`): the project's default set under datasets/signs has all three,
+  the original SIGNS files the first two;
 - a folder of photos with a train and a test folder (`train_signs/`, `test_signs/` and optionally
   `val_signs/` as in the CS230 copy; or `train/`, `test/`, `val/`), each holding files named `N_*.jpg`
   or one subfolder per label `0/` ... `5/`. Any size and format Pillow reads; all go through
@@ -22,7 +23,8 @@ import numpy as np
 IMAGE_SIZE = 64
 NUM_CLASSES = 6
 ENV_VAR = "SIGNS_DATA"
-H5_FILES = {"train": ("train_signs.h5", "train_set_x", "train_set_y"), "test": ("test_signs.h5", "test_set_x", "test_set_y")}
+H5_FILES = {"train": ("train_signs.h5", "train_set_x", "train_set_y"), "test": ("test_signs.h5", "test_set_x", "test_set_y"),
+            "val": ("val_signs.h5", "val_set_x", "val_set_y")}  # val is optional
 SPLIT_FOLDERS = {"train": ("train_signs", "train"), "val": ("val_signs", "val"), "test": ("test_signs", "test")}
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -105,12 +107,15 @@ def _find_split(root: Path, split: str) -> Path | None:
 def _load_h5_pair(folder: Path) -> Signs:
     import h5py
 
-    for filename, _, _ in H5_FILES.values():
+    for split in ("train", "test"):
+        filename = H5_FILES[split][0]
         if not (folder / filename).exists():
             raise DataError(f"{folder / filename} is missing: a SIGNS-format folder needs both train_signs.h5 and test_signs.h5.")
     arrays = {}
     for split, (filename, x_key, y_key) in H5_FILES.items():
         path = folder / filename
+        if split == "val" and not path.exists():
+            continue
         try:
             with h5py.File(path, "r") as f:
                 missing = [k for k in (x_key, y_key) if k not in f]
@@ -122,7 +127,7 @@ def _load_h5_pair(folder: Path) -> Signs:
         except OSError as e:
             raise DataError(f"{path} is not a readable HDF5 file ({e}).") from e
         arrays[split] = _validate(x, y.reshape(-1), str(path))
-    return Signs(*arrays["train"], *arrays["test"], classes.reshape(-1), str(folder))
+    return Signs(*arrays["train"], *arrays["test"], classes.reshape(-1), str(folder), *arrays.get("val", (None, None)))
 
 
 def _validate(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -257,8 +262,9 @@ def augment(images: np.ndarray, rng: np.random.Generator, max_shift: int = 4, ma
 
 
 def with_validation(signs: Signs, fraction: float = 0.1, seed: int = 0) -> Signs:
-    """`signs` with a validation split: its own when the source has one (val_signs/), otherwise `fraction`
-    of every class held out of the training images. The test set is left alone, to be used once at the end."""
+    """`signs` with a validation split: its own when the source has one (val_signs.h5 or val_signs/),
+    otherwise `fraction` of every class held out of the training images. The test set is left alone, to be
+    used once at the end."""
     if signs.x_val is not None:
         return signs
     rng = np.random.default_rng(seed)

@@ -38,12 +38,13 @@ SIZE = 64
 SUPERSAMPLE = 2
 CANVAS = SIZE * SUPERSAMPLE
 CLASSES = tuple(range(6))
-SPLIT_IDS = {"train": 0, "test": 1, "sample": 2}
-VERSION = 9  # of the generator: 1 drew flat 2D outlines, 2 rendered a 3D hand, 3 a broader palm, shorter fingers,
+SPLIT_IDS = {"train": 0, "test": 1, "sample": 2, "val": 3}
+VERSION = 10  # of the generator: 1 drew flat 2D outlines, 2 rendered a 3D hand, 3 a broader palm, shorter fingers,
 # 4 slimmer fingers, fingers together as well as spread, hands turned and tilted further, creases, softer light,
 # 5 the thumb of a 3 and a 5 pointed further up, a 2's V wider, 6 every 3 shown as thumb, index and middle,
 # 7 three 1s and 2s in ten with the thumb relaxed, out to the side, 8 broader fingers and palm, one open hand in
-# four with its fingers together, hands tilted up to 83 degrees, 9 half the scenes lit by one lamp (`light_levels`)
+# four with its fingers together, hands tilted up to 83 degrees, 9 half the scenes lit by one lamp (`light_levels`),
+# 10 a validation split of its own (val_signs.h5, 20 per class; train and test as in 9)
 
 # Skin albedos (0-1), light to dark; most of the original photos show light to medium skin.
 SKIN_TONES = np.array([(0.95, 0.78, 0.66), (0.88, 0.68, 0.55), (0.80, 0.58, 0.44), (0.70, 0.48, 0.34),
@@ -432,9 +433,14 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def write_signs(out: Path, seed: int = 0, n_train: int = 180, n_test: int = 20, progress: bool = True,
-                workers: int | None = None) -> dict:
-    """Write train_signs.h5 and test_signs.h5 in the original course's layout, plus a manifest of checksums."""
+def write_signs(out: Path, seed: int = 0, n_train: int = 180, n_test: int = 20, n_val: int = 20,
+                progress: bool = True, workers: int | None = None) -> dict:
+    """Write train_signs.h5 and test_signs.h5 in the original course's layout, val_signs.h5 beside them (as
+    the CS230 copy has val_signs/; n_val=0 writes none), and a manifest of checksums.
+
+    With its own validation images the recipe trains on all 1080 training images instead of holding out a
+    tenth of them (`data.with_validation`); over three seeds that read real photos at least as well.
+    """
     import h5py
     import PIL
 
@@ -443,6 +449,7 @@ def write_signs(out: Path, seed: int = 0, n_train: int = 180, n_test: int = 20, 
     start = time.perf_counter()
     x_train, y_train = render_split("train", n_train, seed, progress, workers)
     x_test, y_test = render_split("test", n_test, seed, progress, workers)
+    x_val, y_val = render_split("val", n_val, seed, progress, workers) if n_val else (None, None)
     seconds = time.perf_counter() - start
     # Fixed gzip level and no timestamps, so the bytes depend only on the pixels.
     with h5py.File(out / "train_signs.h5", "w", libver="earliest") as f:
@@ -452,19 +459,26 @@ def write_signs(out: Path, seed: int = 0, n_train: int = 180, n_test: int = 20, 
         f.create_dataset("test_set_x", data=x_test, compression="gzip", compression_opts=6, track_times=False)
         f.create_dataset("test_set_y", data=y_test, track_times=False)
         f.create_dataset("list_classes", data=np.array(CLASSES, dtype=np.int64), track_times=False)
+    files = ["train_signs.h5", "test_signs.h5"]
+    pixels = {"train": (x_train, y_train), "test": (x_test, y_test)}
+    if n_val:
+        with h5py.File(out / "val_signs.h5", "w", libver="earliest") as f:
+            f.create_dataset("val_set_x", data=x_val, compression="gzip", compression_opts=6, track_times=False)
+            f.create_dataset("val_set_y", data=y_val, track_times=False)
+        files.append("val_signs.h5")
+        pixels["val"] = (x_val, y_val)
+    elif (out / "val_signs.h5").exists():
+        (out / "val_signs.h5").unlink()  # left by an earlier run, it would be read as this set's validation split
     manifest = {
         "generator": "resnet_course.render",
         "version": VERSION,
         "seed": seed,
-        "n_per_class": {"train": n_train, "test": n_test},
+        "n_per_class": {"train": n_train, "test": n_test, "val": n_val},
         "pillow": PIL.__version__,
         "numpy": np.__version__,
         # Pixel checksums do not depend on h5py/HDF5 versions; file checksums catch corruption.
-        "pixels_sha256": {
-            "train": hashlib.sha256(x_train.tobytes() + y_train.tobytes()).hexdigest(),
-            "test": hashlib.sha256(x_test.tobytes() + y_test.tobytes()).hexdigest(),
-        },
-        "files_sha256": {name: sha256(out / name) for name in ("train_signs.h5", "test_signs.h5")},
+        "pixels_sha256": {split: hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest() for split, (x, y) in pixels.items()},
+        "files_sha256": {name: sha256(out / name) for name in files},
     }
     (out / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return {**manifest, "seconds": seconds}
@@ -488,6 +502,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-per-class", type=int, default=180)
     parser.add_argument("--test-per-class", type=int, default=20)
+    parser.add_argument("--val-per-class", type=int, default=20, help="0: no validation split (val_signs.h5)")
     parser.add_argument("--workers", type=int, default=None, help="processes to render with (default: all cores)")
     parser.add_argument("--sample-photo", type=Path, help="also write a 640x480 sample photo of a hand here")
     parser.add_argument("--grid", type=Path, help="also save a PNG grid of 10 training images per class here")
@@ -498,8 +513,11 @@ def main(argv=None) -> None:
     for name in ("train_per_class", "test_per_class", "workers"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    info = write_signs(args.out, args.seed, args.train_per_class, args.test_per_class, workers=args.workers)
-    print(f"wrote {args.out}/train_signs.h5 and test_signs.h5 in {info['seconds']:.1f} s")
+    if args.val_per_class < 0:
+        parser.error(f"--val-per-class must be 0 (no validation split) or more, got {args.val_per_class}")
+    info = write_signs(args.out, args.seed, args.train_per_class, args.test_per_class, args.val_per_class,
+                       workers=args.workers)
+    print(f"wrote {', '.join(f'{args.out}/{name}' for name in info['files_sha256'])} in {info['seconds']:.1f} s")
     if args.grid:
         import matplotlib
 

@@ -5,9 +5,9 @@ moving averages lag far behind the weights after a few hundred steps, so a model
 near chance in inference mode. Momentum 0.9, AdamW with a warmed-up, cosine-decaying learning rate,
 clipped gradients, a start from zero (`start_from_zero`) and label smoothing make the result stable from
 run to run instead of lucky; random flips, turns, zooms and colour changes of the training images stop
-the network from memorising its examples. A tenth of the training images is held out for validation (the
-test set is used once, at the end), and training ends with the weights of the epoch whose validation loss
-was lowest. On a processor with native bfloat16 arithmetic the layers compute in 16 bits while the weights
+the network from memorising its examples. Validation uses the data set's own validation images, or a
+tenth of the training images held out where it has none (the test set is used once, at the end), and
+training ends with the weights of the epoch whose validation loss was lowest. On a processor with native bfloat16 arithmetic the layers compute in 16 bits while the weights
 stay float32 (`training_precision`): the same accuracy, each epoch about a fifth shorter.
 """
 
@@ -173,7 +173,8 @@ def compile_for_training(model, recipe: Recipe, steps: int, run_eagerly: bool = 
 def train(model, signs: Signs, recipe: Recipe | None = None, verbose: int | str = "auto", callbacks=()):
     """Fit `model` on the training images with the recipe, validating after each epoch; returns the History.
 
-    The validation images are the source's own (val_signs/) or a held-out tenth of the training images
+    The validation images are the source's own (the shipped set's val_signs.h5, a photo folder's val_signs/)
+    or, where it has none (the original SIGNS files), a held-out tenth of the training images
     (`data.with_validation`); the test set is not looked at. Under nbgrader only one epoch on 64 images
     runs, eagerly (compiling the training step would take longer than the step itself): enough for the
     cells that follow to work.

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -34,6 +35,17 @@ def test_default_set_has_the_original_layout(default_set):
         assert f["test_set_y"].dtype == np.int64
 
 
+def test_default_set_has_its_own_validation_split_apart_from_train_and_test(default_set):
+    d = default_set
+    assert d.x_val.shape == (120, 64, 64, 3) and d.x_val.dtype == np.uint8 and d.y_val.dtype == np.int64
+    assert np.array_equal(np.bincount(d.y_val), [20] * 6)
+    seen = {img.tobytes() for img in np.concatenate([d.x_train, d.x_test])}
+    assert not any(img.tobytes() in seen for img in d.x_val)
+    # The recipe validates on these and trains on every training image.
+    split = data.with_validation(d)
+    assert split.x_val is d.x_val and split.x_train is d.x_train
+
+
 def test_default_set_looks_like_photos_on_a_light_wall(default_set):
     # Border pixels are mostly wall: light and warm grey, as in the original photos (FACTS.md).
     x = default_set.x_train.astype(float)
@@ -60,6 +72,7 @@ def test_regenerating_with_the_default_seed_reproduces_the_set(default_set, tmp_
     fresh = data.load_signs(tmp_path)
     assert np.array_equal(fresh.y_train, default_set.y_train)
     assert np.array_equal(fresh.y_test, default_set.y_test)
+    assert np.array_equal(fresh.y_val, default_set.y_val)
     same_versions = manifest["pillow"] == PIL.__version__ and manifest["numpy"] == np.__version__
     if same_versions:
         assert info["pixels_sha256"] == manifest["pixels_sha256"]
@@ -92,6 +105,14 @@ def write_h5_pair(folder, x_train, y_train, x_test, y_test, train_keys=("train_s
 
 def random_images(n, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
+
+
+def test_rendering_without_a_validation_split_removes_an_old_one(tmp_path):
+    render.write_signs(tmp_path, n_train=1, n_test=1, n_val=1, progress=False, workers=1)
+    assert data.load_signs(tmp_path).x_val.shape == (6, 64, 64, 3)
+    info = render.write_signs(tmp_path, n_train=1, n_test=1, n_val=0, progress=False, workers=1)
+    assert data.load_signs(tmp_path).x_val is None and "val_signs.h5" not in info["files_sha256"]
+    assert not (tmp_path / "val_signs.h5").exists()
 
 
 def test_reads_a_signs_format_h5_pair(tmp_path):
@@ -167,6 +188,8 @@ def test_preprocess_crops_the_centre_and_honours_exif_rotation(tmp_path):
         (lambda p: write_h5_pair(p, random_images(6).astype(np.float32), np.arange(6), random_images(6),
                                  np.arange(6)), "must be uint8"),
         (lambda p: (p / "train_signs.h5").write_bytes(b""), "test_signs.h5 is missing"),
+        (lambda p: (write_h5_pair(p, random_images(6), np.arange(6), random_images(6), np.arange(6)),
+                    (p / "val_signs.h5").write_bytes(b"half a download")), r"val_signs.h5 is not a readable HDF5"),
         (lambda p: (save_photo(p / "train_signs" / "9_IMG_1.jpg"), save_photo(p / "test_signs" / "1_a.jpg")),
          r"unknown label '9'"),
         (lambda p: (save_photo(p / "train" / "7" / "x.jpg"), save_photo(p / "test" / "1" / "a.jpg")),
@@ -179,7 +202,7 @@ def test_preprocess_crops_the_centre_and_honours_exif_rotation(tmp_path):
         (lambda p: None, "No hand-sign data found"),
     ],
     ids=["corrupt-h5", "wrong-keys", "wrong-shape", "unknown-label-h5", "label-count", "float-pixels",
-         "missing-test-file", "unknown-label-name", "unknown-label-folder", "unlabelled-photo",
+         "missing-test-file", "corrupt-val-file", "unknown-label-name", "unknown-label-folder", "unlabelled-photo",
          "corrupt-photo", "empty-split", "empty-folder"],
 )
 def test_bad_sources_fail_with_a_clear_message(tmp_path, make, message):
@@ -240,7 +263,8 @@ def test_rendering_on_several_processes_gives_the_same_images_as_on_one():
 
 @pytest.mark.parametrize("argv, says", [(["--out", "README.md"], "is a file, not a folder"),
                                          (["--train-per-class", "0"], "--train-per-class must be at least 1"),
-                                         (["--workers", "0"], "--workers must be at least 1")])
+                                         (["--workers", "0"], "--workers must be at least 1"),
+                                         (["--val-per-class", "-1"], "--val-per-class must be 0")])
 def test_render_command_refuses_bad_arguments_before_writing_anything(argv, says, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "README.md").write_text("keep me")
@@ -331,8 +355,9 @@ def test_one_open_hand_in_four_holds_its_fingers_together_and_its_thumb_out():
 # --- validation split and augmentation ------------------------------------------------------------------
 
 
-def test_validation_is_held_out_of_train_per_class_and_leaves_test_alone(default_set):
-    split = data.with_validation(default_set, fraction=0.1, seed=0)
+def test_without_validation_images_a_tenth_of_train_is_held_out_per_class_and_test_left_alone(default_set):
+    original = replace(default_set, x_val=None, y_val=None)  # as the original SIGNS files come: train and test
+    split = data.with_validation(original, fraction=0.1, seed=0)
     assert np.array_equal(np.bincount(split.y_val), [18] * 6)
     assert len(split.x_train) + len(split.x_val) == len(default_set.x_train)
     assert split.x_test is default_set.x_test

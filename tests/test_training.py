@@ -32,6 +32,17 @@ def test_train_validates_on_held_out_images_and_never_reads_the_test_set(monkeyp
     assert len(history.history["val_loss"]) == 2 and "val_accuracy" in history.history
 
 
+def test_train_fits_every_training_image_when_the_source_has_its_own_validation_images(monkeypatch, capsys):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    signs = random_signs(36, seed=2)
+    own_val = data.Signs(signs.x_train, signs.y_train, signs.x_test, signs.y_test, signs.classes, "test",
+                         signs.x_train[:12], signs.y_train[:12])
+    training.train(tiny_model(), own_val, training.Recipe(epochs=1, batch_size=16, precision="float32"), verbose=2)
+    assert "Training on 36 images for 1 epoch, validating on 12 after each" in capsys.readouterr().out
+    training.train(tiny_model(), signs, training.Recipe(epochs=1, batch_size=16, precision="float32"), verbose=2)
+    assert "Training on 30 images for 1 epoch, validating on 6 after each" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("keep_best", [True, False], ids=["best-epoch", "last-epoch"])
 def test_train_ends_with_the_best_validation_epoch_unless_told_otherwise(monkeypatch, keep_best):
     import keras
