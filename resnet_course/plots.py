@@ -34,8 +34,10 @@ def sample_grid(x: np.ndarray, y: np.ndarray, per_class: int = 8, seed: int = 0,
 
 
 def class_balance(**splits: np.ndarray):
-    """Bar chart of how many images each label has, one group of bars per split: class_balance(train=y, test=y)."""
+    """Bar chart of how many images each label has, one group of bars per split: class_balance(train=y, test=y).
+    A split given as None (a source without validation images) is left out."""
     plt = _plt()
+    splits = {name: y for name, y in splits.items() if y is not None}
     fig, ax = plt.subplots(figsize=(6, 3))
     width = 0.8 / max(1, len(splits))
     for k, (name, y) in enumerate(splits.items()):

@@ -34,6 +34,11 @@ def test_class_balance_labels_bars_with_counts():
     assert labels.count("2") == 1 and labels.count("1") == 3 and labels.count("0") == 8
 
 
+def test_class_balance_leaves_out_a_split_the_source_does_not_have():
+    fig = plots.class_balance(train=np.array([0, 1]), validation=None, test=np.array([2]))
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["train (2)", "test (1)"]
+
+
 def test_training_curves_plot_train_and_test():
     fig = plots.training_curves({"loss": [2, 1], "accuracy": [0.3, 0.6], "val_loss": [2, 1.5], "val_accuracy": [0.2, 0.5]})
     assert [len(ax.lines) for ax in fig.axes] == [2, 2]

@@ -43,6 +43,26 @@ def test_train_fits_every_training_image_when_the_source_has_its_own_validation_
     assert "Training on 30 images for 1 epoch, validating on 6 after each" in capsys.readouterr().out
 
 
+def test_train_ends_with_batchnorm_averages_measured_on_the_plain_training_images(monkeypatch):
+    import keras
+
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    signs = random_signs(60, seed=3)
+    model = tiny_model()
+    training.train(model, signs, training.Recipe(epochs=2, batch_size=16, val_fraction=0.2, precision="float32"),
+                   verbose=0)
+    trained_on = data.with_validation(signs, 0.2, 0).x_train  # 48 images: one batch of the measuring pass
+    bn = model.layers[1]
+    features = np.asarray(keras.Model(model.inputs, bn.input)(data.to_inputs(trained_on)))
+    assert np.allclose(np.asarray(bn.moving_mean), features.mean((0, 1, 2)), rtol=1e-4, atol=1e-4)
+    assert np.allclose(np.asarray(bn.moving_variance), features.var((0, 1, 2)), rtol=1e-3, atol=1e-4)
+    # Across several batches each average is the mean of the batches' averages, whatever the momentum.
+    bn.momentum = 0.9
+    training.measure_batchnorm(model, trained_on, batch_size=16)
+    assert np.allclose(np.asarray(bn.moving_mean), features.mean((0, 1, 2)), rtol=1e-4, atol=1e-4)
+    assert bn.momentum == 0.9
+
+
 @pytest.mark.parametrize("keep_best", [True, False], ids=["best-epoch", "last-epoch"])
 def test_train_ends_with_the_best_validation_epoch_unless_told_otherwise(monkeypatch, keep_best):
     import keras
@@ -56,7 +76,7 @@ def test_train_ends_with_the_best_validation_epoch_unless_told_otherwise(monkeyp
         def on_epoch_end(self, epoch, logs=None):
             snapshots.append((logs["val_loss"], [w.copy() for w in self.model.get_weights()]))
 
-    recipe = training.Recipe(epochs=3, batch_size=16, learning_rate=0.05, keep_best=keep_best)
+    recipe = training.Recipe(epochs=3, batch_size=16, learning_rate=0.05, keep_best=keep_best, measure_batchnorm=False)
     training.train(model, signs, recipe, verbose=0, callbacks=[Snapshot()])
     chosen = min(range(len(snapshots)), key=lambda i: snapshots[i][0]) if keep_best else len(snapshots) - 1
     for got, want in zip(model.get_weights(), snapshots[chosen][1]):
