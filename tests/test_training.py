@@ -53,13 +53,14 @@ def test_train_ends_with_batchnorm_averages_measured_on_the_plain_training_image
                    verbose=0)
     trained_on = data.with_validation(signs, 0.2, 0).x_train  # 48 images: one batch of the measuring pass
     bn = model.layers[1]
-    features = np.asarray(keras.Model(model.inputs, bn.input)(data.to_inputs(trained_on)))
-    assert np.allclose(np.asarray(bn.moving_mean), features.mean((0, 1, 2)), rtol=1e-4, atol=1e-4)
-    assert np.allclose(np.asarray(bn.moving_variance), features.var((0, 1, 2)), rtol=1e-3, atol=1e-4)
+    numpy = keras.ops.convert_to_numpy
+    features = numpy(keras.Model(model.inputs, bn.input)(data.to_inputs(trained_on)))
+    assert np.allclose(numpy(bn.moving_mean), features.mean((0, 1, 2)), rtol=1e-4, atol=1e-4)
+    assert np.allclose(numpy(bn.moving_variance), features.var((0, 1, 2)), rtol=1e-3, atol=1e-4)
     # Across several batches each average is the mean of the batches' averages, whatever the momentum.
     bn.momentum = 0.9
     training.measure_batchnorm(model, trained_on, batch_size=16)
-    assert np.allclose(np.asarray(bn.moving_mean), features.mean((0, 1, 2)), rtol=1e-4, atol=1e-4)
+    assert np.allclose(numpy(bn.moving_mean), features.mean((0, 1, 2)), rtol=1e-4, atol=1e-4)
     assert bn.momentum == 0.9
 
 
