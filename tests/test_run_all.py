@@ -144,9 +144,10 @@ def test_training_says_it_compiles_before_the_first_epoch(monkeypatch, capfd):
     signs = random_signs(40, seed=0)
     training.train(tiny_model(), signs, training.Recipe(epochs=1, batch_size=16, augment=False), verbose=1)
     out = capfd.readouterr().out
-    # What it trains on, that it compiles, when that is done, then Keras's progress bar (steps) and epoch end.
+    # What it trains on, that it compiles, when that is done, Keras's progress bar (steps) and epoch end, and
+    # the pass after training that measures BatchNormalization's averages (a pause with no bar of its own).
     said = [out.find(s) for s in ("Training on ", " images for 1 epoch, validating on ", "Compiling the training step",
-                                  "compiled in", "/step", "val_loss")]
+                                  "compiled in", "/step", "val_loss", "averages measured on the 34 training images")]
     assert -1 not in said and said == sorted(said), out[:600]
 
 
