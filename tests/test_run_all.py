@@ -147,7 +147,7 @@ def test_training_says_it_compiles_before_the_first_epoch(monkeypatch, capfd):
     # What it trains on, that it compiles, when that is done, Keras's progress bar (steps) and epoch end, and
     # the pass after training that measures BatchNormalization's averages (a pause with no bar of its own).
     said = [out.find(s) for s in ("Training on ", " images for 1 epoch, validating on ", "Compiling the training step",
-                                  "compiled in", "/step", "val_loss", "averages measured on the 34 training images")]
+                                  "compiled in", "/step", "val_loss", "averages on the 34 training images", "done in")]
     assert -1 not in said and said == sorted(said), out[:600]
 
 
