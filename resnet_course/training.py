@@ -8,8 +8,9 @@ run to run instead of lucky; random flips, turns, zooms and colour changes of th
 the network from memorising its examples. Validation uses the data set's own validation images, or a
 tenth of the training images held out where it has none (the test set is used once, at the end), and
 training ends with the weights of the epoch whose validation loss was lowest, its BatchNormalization
-statistics then measured once more on the plain training images (`measure_batchnorm`). On a processor with native bfloat16 arithmetic the layers compute in 16 bits while the weights
-stay float32 (`training_precision`): the same accuracy, each epoch about a fifth shorter.
+statistics then measured once more on the plain training images (`measure_batchnorm`). On a processor with
+native bfloat16 arithmetic the layers compute in 16 bits while the weights stay float32
+(`training_precision`): the same accuracy, each epoch about a fifth shorter.
 """
 
 from __future__ import annotations
